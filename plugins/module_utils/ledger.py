@@ -1,0 +1,193 @@
+# -*- coding: utf-8 -*-
+# Copyright: GeuseMaker developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""The ledger: one state document per stack, saved after every change to it.
+
+The document (schema_version 1)::
+
+    stack_name, region, status, created_at, updated_at
+    resources: [{type, id, provenance, status, region, key?, <parent ids teardown needs>}]
+    events:    [{at, action, type, id, outcome, error_code?, message?}]   (the newest MAX_EVENTS)
+    failure:   {task, resource_type, error_code, error_message, critical, at} or null
+"""
+
+import threading
+
+from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import iso, utc_now
+
+SCHEMA_VERSION = 1
+MAX_EVENTS = 500
+
+RESOURCE_TYPES = (
+    "vpc",
+    "subnet",
+    "internet_gateway",
+    "route_table",
+    "security_group",
+    "file_system",
+    "mount_target",
+    "ssm_parameter",
+    "iam_role",
+    "instance_profile",
+    "instance",
+)
+PROVENANCES = ("created", "adopted", "reused")
+RESOURCE_STATUSES = ("present", "deleted", "delete_failed", "retained")
+STACK_STATUSES = (
+    "deploying",
+    "deployed",
+    "degraded",
+    "failed",
+    "rolling_back",
+    "rolled_back",
+    "rollback_failed",
+    "destroying",
+    "destroyed",
+)
+
+
+class LedgerError(Exception):
+    pass
+
+
+def new_document(stack_name, region):
+    now = iso(utc_now())
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "stack_name": stack_name,
+        "region": region,
+        "status": "deploying",
+        "created_at": now,
+        "updated_at": now,
+        "resources": [],
+        "events": [],
+        "failure": None,
+    }
+
+
+def find_entry(document, resource_type, resource_id):
+    for entry in document["resources"]:
+        if entry["type"] == resource_type and entry["id"] == resource_id:
+            return entry
+    return None
+
+
+def entries(document, resource_type=None, provenances=None, statuses=None):
+    return [
+        entry
+        for entry in document["resources"]
+        if (resource_type is None or entry["type"] == resource_type)
+        and (provenances is None or entry["provenance"] in provenances)
+        and (statuses is None or entry["status"] in statuses)
+    ]
+
+
+def owned_entries(document):
+    """What a teardown must remove: created or adopted, and not yet gone."""
+    return entries(document, provenances=("created", "adopted"), statuses=("present", "delete_failed", "retained"))
+
+
+def reused_ids(document):
+    return {entry["id"] for entry in entries(document, provenances=("reused",))}
+
+
+class Ledger:
+    """A stack's state document bound to its store. Every mutating call saves; thread-safe."""
+
+    def __init__(self, store, stack_name, region, document=None, persist=True):
+        self.store = store
+        self.stack_name = stack_name
+        self.region = region
+        self.persist = persist
+        self._guard = threading.RLock()
+        self.document = document if document is not None else new_document(stack_name, region)
+
+    @classmethod
+    def open(cls, store, stack_name, region, persist=True):
+        document = store.load(stack_name)
+        if document is not None and region and document.get("region") not in (None, region):
+            raise LedgerError(
+                "stack {0} is recorded in region {1}, not {2}; pass aws_region={1} or choose another stack_name".format(
+                    stack_name, document.get("region"), region
+                )
+            )
+        if document is not None and document.get("schema_version") != SCHEMA_VERSION:
+            raise LedgerError("state of stack {0} has schema_version {1}; this collection reads {2}".format(
+                stack_name, document.get("schema_version"), SCHEMA_VERSION))
+        return cls(store, stack_name, region or (document or {}).get("region"), document, persist)
+
+    @property
+    def exists_on_disk(self):
+        return self.store.load(self.stack_name) is not None
+
+    def save(self):
+        with self._guard:
+            self.document["updated_at"] = iso(utc_now())
+            if self.persist:
+                self.store.save(self.stack_name, self.document)
+
+    def _event(self, action, resource_type, resource_id, outcome, error_code=None, message=None):
+        event = {"at": iso(utc_now()), "action": action, "type": resource_type, "id": resource_id, "outcome": outcome}
+        if error_code:
+            event["error_code"] = error_code
+        if message:
+            event["message"] = message
+        events = self.document["events"]
+        events.append(event)
+        del events[:-MAX_EVENTS]
+        return event
+
+    def record(self, resource_type, resource_id, provenance, **attributes):
+        """Register a resource that exists now, and save. An entry already in the ledger keeps its provenance."""
+        if resource_type not in RESOURCE_TYPES:
+            raise LedgerError("unknown resource type {0}".format(resource_type))
+        if provenance not in PROVENANCES:
+            raise LedgerError("unknown provenance {0}".format(provenance))
+        with self._guard:
+            entry = find_entry(self.document, resource_type, resource_id)
+            if entry is None:
+                entry = {"type": resource_type, "id": resource_id, "provenance": provenance, "region": self.region}
+                self.document["resources"].append(entry)
+                action = {"created": "create", "adopted": "adopt", "reused": "reuse"}[provenance]
+                self._event(action, resource_type, resource_id, "ok")
+            entry.update({k: v for k, v in attributes.items() if v is not None})
+            entry["status"] = "present"
+            self.save()
+            return entry
+
+    def event(self, action, resource_type, resource_id, outcome, error_code=None, message=None, save=True):
+        with self._guard:
+            event = self._event(action, resource_type, resource_id, outcome, error_code, message)
+            if save:
+                self.save()
+            return event
+
+    def mark(self, resource_type, resource_id, status, save=True):
+        if status not in RESOURCE_STATUSES:
+            raise LedgerError("unknown resource status {0}".format(status))
+        with self._guard:
+            entry = find_entry(self.document, resource_type, resource_id)
+            if entry is None:
+                raise LedgerError("{0} {1} is not in the ledger".format(resource_type, resource_id))
+            entry["status"] = status
+            if save:
+                self.save()
+            return entry
+
+    def set_status(self, status, failure=None, clear_failure=False):
+        if status not in STACK_STATUSES:
+            raise LedgerError("unknown stack status {0}".format(status))
+        with self._guard:
+            self.document["status"] = status
+            if failure is not None:
+                self.document["failure"] = failure
+            elif clear_failure:
+                self.document["failure"] = None
+            self.save()
+
+    def find(self, resource_type, resource_id):
+        return find_entry(self.document, resource_type, resource_id)
+
+    def entries(self, resource_type=None, provenances=None, statuses=None):
+        return entries(self.document, resource_type, provenances, statuses)

@@ -1,0 +1,207 @@
+# -*- coding: utf-8 -*-
+# Copyright: GeuseMaker developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Teardown: one concurrent plan over the dependency table.
+
+Each resource is deleted as soon as everything it waits for (dependencies.DELETE_AFTER) is confirmed
+gone, by polling real state every ``poll`` seconds. Transient refusals are retried until the deadline,
+which also bounds every wait. Every attempt is logged in the ledger's events.
+"""
+
+import time
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
+
+from ansible_collections.geusemaker.stack.plugins.module_utils import (
+    file_system,
+    iam_role,
+    instance,
+    instance_profile,
+    internet_gateway,
+    mount_target,
+    route_table,
+    security_group,
+    ssm_parameter,
+    subnet,
+    vpc,
+)
+from ansible_collections.geusemaker.stack.plugins.module_utils.dependencies import DELETE_AFTER, deletion_order
+from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import owned_entries, reused_ids
+from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import AWS_ERRORS, error_code
+
+KINDS = {
+    "vpc": vpc,
+    "subnet": subnet,
+    "internet_gateway": internet_gateway,
+    "route_table": route_table,
+    "security_group": security_group,
+    "file_system": file_system,
+    "mount_target": mount_target,
+    "ssm_parameter": ssm_parameter,
+    "iam_role": iam_role,
+    "instance_profile": instance_profile,
+    "instance": instance,
+}
+
+# Refusals that clear by themselves once a dependency is released (or the API calms down).
+TRANSIENT_CODES = frozenset(
+    (
+        "DependencyViolation",
+        "FileSystemInUse",
+        "IncorrectMountTargetState",
+        "IncorrectFileSystemLifeCycleState",
+        "DeleteConflict",
+        "RequestLimitExceeded",
+        "Throttling",
+        "ThrottlingException",
+        "TooManyRequestsException",
+        "ServiceUnavailable",
+        "InternalError",
+        "InternalFailure",
+        "ConcurrentModification",
+    )
+)
+# Answers meaning the resource is already gone.
+GONE_CODES = frozenset(
+    (
+        "InvalidVpcID.NotFound",
+        "InvalidSubnetID.NotFound",
+        "InvalidInternetGatewayID.NotFound",
+        "InvalidRouteTableID.NotFound",
+        "InvalidGroup.NotFound",
+        "InvalidInstanceID.NotFound",
+        "FileSystemNotFound",
+        "MountTargetNotFound",
+        "ParameterNotFound",
+        "NoSuchEntity",
+    )
+)
+
+# What keep_data keeps; its mount targets still go, with the subnets they sit in.
+DATA_TYPES = ("file_system",)
+
+
+def discover_owned(clients, stack_name, region):
+    """Everything in AWS that carries the stack's ownership mark, as ledger-style entries."""
+    found = []
+    for resource_type, kind in KINDS.items():
+        for item in kind.discover(clients, stack_name, region):
+            item.setdefault("type", resource_type)
+            found.append(item)
+    return found
+
+
+def build_plan(ledger, discovered, keep_data=False):
+    """Ledger entries to delete: owned ones plus discovered orphans (recorded as adopted). Never reused ones."""
+    reused = reused_ids(ledger.document)
+    for item in discovered:
+        if item["id"] in reused:
+            continue
+        entry = ledger.find(item["type"], item["id"])
+        if entry is None or entry["status"] == "deleted":
+            attributes = {k: v for k, v in item.items() if k not in ("type", "id")}
+            ledger.record(item["type"], item["id"], "adopted", **attributes)
+    plan = [entry for entry in owned_entries(ledger.document) if entry["id"] not in reused]
+    if keep_data:
+        for entry in plan:
+            if entry["type"] in DATA_TYPES:
+                ledger.mark(entry["type"], entry["id"], "retained")
+        plan = [entry for entry in plan if entry["type"] not in DATA_TYPES]
+    return deletion_order(plan)
+
+
+class Teardown:
+    """Runs a plan: deletes in dependency order, concurrently, until done or the deadline."""
+
+    def __init__(self, ledger, clients, timeout, poll=1.5, workers=8, log=None, clock=time.monotonic, sleep=time.sleep):
+        self.ledger = ledger
+        self.clients = clients
+        self.deadline = clock() + timeout
+        self.timeout = timeout
+        self.poll = poll
+        self.workers = workers
+        self.log = log or (lambda message: None)
+        self.clock = clock
+        self.sleep = sleep
+
+    def _note(self, entry, outcome, code=None, message=None):
+        self.ledger.event("delete", entry["type"], entry["id"], outcome, error_code=code, message=message)
+        self.log(
+            "delete {0} {1}: {2}{3}".format(
+                entry["type"], entry["id"], outcome, " ({0}: {1})".format(code, message) if code else ""
+            )
+        )
+
+    def _remove(self, entry):
+        """Delete one resource and wait until it is gone. Returns True when gone."""
+        kind = KINDS[entry["type"]]
+        while True:
+            try:
+                kind.delete(self.clients, entry)
+                self._note(entry, "requested")
+                break
+            except AWS_ERRORS as e:
+                code = error_code(e)
+                if code in GONE_CODES:
+                    self._note(entry, "already_gone", code)
+                    return True
+                if code in TRANSIENT_CODES and self.clock() + self.poll < self.deadline:
+                    self._note(entry, "retry", code, str(e)[:300])
+                    self.sleep(self.poll)
+                    continue
+                self._note(entry, "error", code, str(e)[:300])
+                return False
+        while True:
+            try:
+                if not kind.exists(self.clients, entry):
+                    self._note(entry, "deleted")
+                    return True
+            except AWS_ERRORS as e:
+                code = error_code(e)
+                if code in GONE_CODES:
+                    self._note(entry, "deleted")
+                    return True
+                if code not in TRANSIENT_CODES:
+                    self._note(entry, "error", code, str(e)[:300])
+                    return False
+            if self.clock() + self.poll >= self.deadline:
+                self._note(entry, "error", "Timeout", "still present after {0}s".format(self.timeout))
+                return False
+            self.sleep(self.poll)
+
+    def run(self, plan):
+        """Returns (deleted entries, entries left behind)."""
+        pending = {id(entry): entry for entry in plan}
+        done, failed = [], []
+        running = {}
+
+        def waits_for(entry):
+            blocking = DELETE_AFTER.get(entry["type"], ())
+            return [other for other in plan if other["type"] in blocking and other is not entry]
+
+        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+            while pending or running:
+                gone_ids = {id(entry) for entry in done}
+                failed_ids = {id(entry) for entry in failed}
+                for key, entry in list(pending.items()):
+                    blockers = waits_for(entry)
+                    if any(id(blocker) in failed_ids for blocker in blockers):
+                        del pending[key]
+                        failed.append(entry)
+                        self._note(entry, "skipped", "DependencyNotDeleted", "a resource it waits for was not deleted")
+                    elif all(id(blocker) in gone_ids for blocker in blockers):
+                        del pending[key]
+                        running[pool.submit(self._remove, entry)] = entry
+                if not running:
+                    continue
+                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                for future in finished:
+                    entry = running.pop(future)
+                    try:
+                        gone = future.result()
+                    except Exception as e:  # a bug in a kind must not stop the others
+                        self._note(entry, "error", type(e).__name__, str(e)[:300])
+                        gone = False
+                    self.ledger.mark(entry["type"], entry["id"], "deleted" if gone else "delete_failed")
+                    (done if gone else failed).append(entry)
+        return done, failed
