@@ -54,34 +54,30 @@ class Clients:
         return self._made[service]
 
 
-class StackModule:
-    """An AnsibleAWSModule bound to one stack's ledger."""
+class StackFailure(Exception):
+    """Raised by a StackContext used outside a module (tests, plugins) where a module would fail."""
 
-    def __init__(self, argument_spec, **kwargs):
-        spec = dict(COMMON_ARGUMENT_SPEC)
-        spec.update(argument_spec)
-        kwargs.setdefault("supports_check_mode", True)
-        self.module = AnsibleAWSModule(argument_spec=spec, **kwargs)
-        self.params = self.module.params
-        self.check_mode = self.module.check_mode
-        self.stack_name = self.params["stack_name"]
-        problem = stack_name_problem(self.stack_name)
-        if problem:
-            self.module.fail_json(msg=problem)
-        self.region = self.module.region
-        if not self.region:
-            self.module.fail_json(msg="no AWS region: set aws_region, AWS_REGION or AWS_DEFAULT_REGION")
+    def __init__(self, msg, **details):
+        super().__init__(msg)
+        self.details = details
+
+
+class StackContext:
+    """One stack's ledger, clients and tags: what the resource kinds in module_utils work with."""
+
+    def __init__(self, stack_name, region, ledger, clients, check_mode=False, user_tags=None, params=None):
+        self.stack_name = stack_name
+        self.region = region
+        self.ledger = ledger
+        self.clients = clients
+        self.check_mode = check_mode
+        self.user_tags = user_tags or {}
+        self.params = params or {}
         self.changed = False
         self.planned = []
-        try:
-            self.store = open_store(self.params["state_dir"])
-            self.ledger = Ledger.open(self.store, self.stack_name, self.region, persist=not self.check_mode)
-        except (StateError, LedgerError) as e:
-            self.module.fail_json(msg=str(e))
-        self.clients = Clients(lambda service: self.module.client(service, retry_decorator=retry_decorator()))
 
     def tags(self, key):
-        return ownership_tags(self.stack_name, key, self.params.get("tags"))
+        return ownership_tags(self.stack_name, key, self.user_tags)
 
     def plan(self, resource_type, key, **details):
         """Check mode: note what would be created and hand back a placeholder id."""
@@ -95,26 +91,58 @@ class StackModule:
         try:
             return self.ledger.record(resource_type, resource_id, provenance, **attributes)
         except (StateError, OSError) as e:
-            self.module.fail_json(
-                msg="{0} {1} exists but the state could not be saved: {2}".format(resource_type, resource_id, e),
+            self.fail(
+                "{0} {1} exists but the state could not be saved: {2}".format(resource_type, resource_id, e),
                 resource_type=resource_type,
                 resource_id=resource_id,
             )
 
     def fail_aws(self, error, msg, resource_type, resource_id=None, action="create"):
-        """Log the failed attempt in the ledger, then fail the task with the AWS error."""
+        """Log the failed attempt in the ledger, then fail with the AWS error."""
         code = error_code(error)
         try:
             self.ledger.event(action, resource_type, resource_id, "error", error_code=code, message=str(error)[:500])
         except (StateError, OSError):
             pass
-        self.module.fail_json_aws(error, msg=msg, resource_type=resource_type, resource_id=resource_id, error_code=code)
+        self._fail_aws(error, msg, resource_type=resource_type, resource_id=resource_id, error_code=code)
 
-    def fail(self, msg, resource_type=None, **kwargs):
-        self.module.fail_json(msg=msg, resource_type=resource_type, **kwargs)
+    def _fail_aws(self, error, msg, **details):
+        raise StackFailure("{0}: {1}".format(msg, error), **details)
+
+    def fail(self, msg, **details):
+        raise StackFailure(msg, **details)
+
+
+class StackModule(StackContext):
+    """A StackContext driven by an AnsibleAWSModule: parameters in, ledger fact out."""
+
+    def __init__(self, argument_spec, **kwargs):
+        spec = dict(COMMON_ARGUMENT_SPEC)
+        spec.update(argument_spec)
+        kwargs.setdefault("supports_check_mode", True)
+        self.module = AnsibleAWSModule(argument_spec=spec, **kwargs)
+        params = self.module.params
+        problem = stack_name_problem(params["stack_name"])
+        if problem:
+            self.module.fail_json(msg=problem)
+        region = self.module.region
+        if not region:
+            self.module.fail_json(msg="no AWS region: set aws_region, AWS_REGION or AWS_DEFAULT_REGION")
+        try:
+            store = open_store(params["state_dir"])
+            ledger = Ledger.open(store, params["stack_name"], region, persist=not self.module.check_mode)
+        except (StateError, LedgerError) as e:
+            self.module.fail_json(msg=str(e))
+        clients = Clients(lambda service: self.module.client(service, retry_decorator=retry_decorator()))
+        super().__init__(params["stack_name"], region, ledger, clients, self.module.check_mode, params.get("tags"), params)
+
+    def _fail_aws(self, error, msg, **details):
+        self.module.fail_json_aws(error, msg=msg, **details)
+
+    def fail(self, msg, **details):
+        self.module.fail_json(msg=msg, **details)
 
     def exit(self, **result):
         if self.planned:
             result["planned"] = self.planned
         self.module.exit_json(changed=self.changed, ansible_facts={LEDGER_FACT: self.ledger.document}, **result)
-

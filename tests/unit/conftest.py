@@ -1,0 +1,53 @@
+"""Fixtures for unit tests of module_utils: an in-process emulator and a StackContext bound to it."""
+
+import os
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry, RetryingBotoClientWrapper
+from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import Ledger
+from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import Clients, StackContext
+from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import LocalStateStore
+
+REGION = "us-east-1"
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    """moto in-process; no endpoint, dummy credentials."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    with mock_aws():
+        yield
+
+
+def make_clients():
+    retry = AWSRetry.jittered_backoff(retries=2, delay=0.01, max_delay=0.02)
+    return Clients(lambda service: RetryingBotoClientWrapper(boto3.client(service, region_name=REGION), retry))
+
+
+@pytest.fixture
+def store(tmp_path):
+    return LocalStateStore(str(tmp_path / "stacks"))
+
+
+@pytest.fixture
+def make_stack(aws, store):
+    """make_stack(name="unit", check_mode=False, tags=None) -> StackContext on the emulator and a temp state_dir."""
+
+    def make(stack_name="unit", check_mode=False, tags=None, params=None):
+        ledger = Ledger.open(store, stack_name, REGION, persist=not check_mode)
+        return StackContext(stack_name, REGION, ledger, make_clients(), check_mode, tags, params)
+
+    return make
+
+
+@pytest.fixture
+def stack(make_stack):
+    return make_stack()
