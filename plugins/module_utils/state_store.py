@@ -61,8 +61,11 @@ def describe_holder(holder):
 class StateStore:
     """The interface of a state backend."""
 
-    def load(self, stack_name):
-        """The stack's document as a dict, or None when there is none. Raises StateCorrupt."""
+    def load(self, stack_name, quarantine=True):
+        """The stack's document as a dict, or None when there is none.
+
+        Raises StateCorrupt, after moving a corrupt document aside unless ``quarantine`` is false.
+        """
         raise NotImplementedError
 
     def save(self, stack_name, document):
@@ -71,6 +74,10 @@ class StateStore:
 
     def list_stacks(self):
         """Names of every stack with a document."""
+        raise NotImplementedError
+
+    def save_report(self, stack_name, text):
+        """Store the stack's recovery report beside its document; returns where."""
         raise NotImplementedError
 
     def acquire_lock(self, stack_name, pid, force=False):
@@ -112,7 +119,7 @@ class LocalStateStore(StateStore):
         if not os.access(self.root, os.W_OK | os.X_OK):
             raise StateError("state_dir {0} is not writable".format(self.root))
 
-    def load(self, stack_name):
+    def load(self, stack_name, quarantine=True):
         path = self.location(stack_name)
         try:
             with open(path, "rb") as handle:
@@ -126,6 +133,8 @@ class LocalStateStore(StateStore):
             if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
                 raise ValueError("not a GeuseMaker state document")
         except ValueError as e:
+            if not quarantine:
+                raise StateCorrupt("state file {0} is corrupt ({1})".format(path, e), None)
             aside = "{0}.corrupt-{1}".format(path, utc_now().strftime("%Y%m%dT%H%M%SZ"))
             os.replace(path, aside)
             raise StateCorrupt(
@@ -158,6 +167,12 @@ class LocalStateStore(StateStore):
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+    def save_report(self, stack_name, text):
+        self.ensure_writable()
+        path = os.path.join(self.root, stack_name + ".recovery.md")
+        self._write_atomically(path, text.encode("utf-8"))
+        return path
 
     def list_stacks(self):
         try:

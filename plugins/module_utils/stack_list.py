@@ -1,0 +1,69 @@
+# -*- coding: utf-8 -*-
+# Copyright: GeuseMaker developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""What list.yml shows: every known stack, its status, failure reason, owned resources still existing, age."""
+
+from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import owned_entries
+from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import AWS_ERRORS
+from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import StateCorrupt, parse_iso, utc_now
+from ansible_collections.geusemaker.stack.plugins.module_utils.teardown import GONE_CODES, KINDS
+from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import error_code
+
+
+def human_age(seconds):
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return "{0}{1}".format(int(seconds // size), unit)
+    return "{0}s".format(int(seconds))
+
+
+def count_existing(clients, document):
+    """Owned resources that still exist; None when AWS cannot be asked."""
+    existing = 0
+    for entry in owned_entries(document):
+        try:
+            existing += bool(KINDS[entry["type"]].exists(clients, entry))
+        except AWS_ERRORS as e:
+            if error_code(e) not in GONE_CODES:
+                return None
+    return existing
+
+
+def describe_stack(store, stack_name, clients_for_region, now=None):
+    now = now or utc_now()
+    try:
+        document = store.load(stack_name, quarantine=False)
+    except StateCorrupt as e:
+        return {"stack_name": stack_name, "status": "corrupt", "failure": str(e), "existing_resources": None, "age": None}
+    failure = document.get("failure") or {}
+    reason = failure.get("error_message") or failure.get("error_code")
+    if failure.get("task"):
+        reason = "{0}: {1}".format(failure["task"], reason)
+    return {
+        "stack_name": stack_name,
+        "region": document.get("region"),
+        "status": document.get("status"),
+        "failure": reason,
+        "existing_resources": count_existing(clients_for_region(document.get("region")), document),
+        "recorded_resources": len(owned_entries(document)),
+        "age": human_age((now - parse_iso(document["created_at"])).total_seconds()),
+        "updated_at": document.get("updated_at"),
+    }
+
+
+def format_table(stacks):
+    header = ("STACK", "REGION", "STATUS", "RESOURCES", "AGE", "FAILURE")
+    rows = [header] + [
+        (
+            s["stack_name"],
+            s.get("region") or "-",
+            s["status"],
+            "?" if s.get("existing_resources") is None else str(s["existing_resources"]),
+            s.get("age") or "-",
+            s.get("failure") or "-",
+        )
+        for s in stacks
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths)) + "  " + row[-1] for row in rows]

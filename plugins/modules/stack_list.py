@@ -1,0 +1,84 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: GeuseMaker developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: stack_list
+short_description: List every known stack with its status
+version_added: 0.1.0
+description:
+  - Reads every state file in O(state_dir) and reports, per stack, its status, failure reason, the number of
+    owned resources that still exist in AWS (checked with read-only calls), and its age.
+  - A corrupt state file is reported, and left where it is.
+options:
+  state_dir:
+    description: Directory of the stack state files.
+    type: path
+    default: ~/.geusemaker/stacks
+author:
+  - GeuseMaker developers
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: List the stacks
+  geusemaker.stack.stack_list:
+  register: known_stacks
+"""
+
+RETURN = r"""
+stacks:
+  description: One entry per stack.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    stack_name:
+      description: Name of the stack.
+      type: str
+    status:
+      description: Recorded status (C(corrupt) for an unreadable state file).
+      type: str
+    failure:
+      description: Why it failed, if it did.
+      type: str
+    existing_resources:
+      description: Owned resources that still exist (null when AWS could not be asked).
+      type: int
+    age:
+      description: Time since the stack was first recorded.
+      type: str
+table:
+  description: The same as aligned text lines.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+
+from ansible_collections.geusemaker.stack.plugins.module_utils.stack_list import describe_stack, format_table
+from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import Clients, retry_decorator
+from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import open_store
+
+
+def main():
+    module = AnsibleAWSModule(argument_spec=dict(state_dir=dict(type="path", default="~/.geusemaker/stacks")), supports_check_mode=True)
+    store = open_store(module.params["state_dir"])
+    clients_by_region = {}
+
+    def clients_for_region(region):
+        if region not in clients_by_region:
+            clients_by_region[region] = Clients(lambda service: module.client(service, retry_decorator=retry_decorator(), region=region))
+        return clients_by_region[region]
+
+    stacks = [describe_stack(store, name, clients_for_region) for name in store.list_stacks()]
+    module.exit_json(changed=False, stacks=stacks, table=format_table(stacks))
+
+
+if __name__ == "__main__":
+    main()

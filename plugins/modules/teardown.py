@@ -1,0 +1,141 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: GeuseMaker developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: teardown
+short_description: Delete everything a stack owns, concurrently, in dependency order
+version_added: 0.1.0
+description:
+  - Deletes the ledger's C(created) and C(adopted) resources plus anything carrying the stack's ownership mark
+    that never reached the ledger. Resources with provenance C(reused) are never touched.
+  - One concurrent plan over the dependency table; each deletion starts as soon as what it waits for is
+    confirmed gone. Transient refusals (DependencyViolation, FileSystemInUse, DeleteConflict, throttling)
+    are retried until O(timeout), which also bounds every wait.
+  - Every attempt is logged in the state's events. Leftovers stay in the ledger as C(delete_failed).
+  - In check mode it returns the plan, in order, and changes nothing.
+options:
+  timeout:
+    description: Seconds the whole teardown may take.
+    type: int
+    default: 900
+  purpose:
+    description:
+      - C(rollback) records C(rolling_back), then C(rolled_back) or C(rollback_failed).
+      - C(destroy) records C(destroying), then C(destroyed), or C(failed) with leftovers.
+    type: str
+    choices: [rollback, destroy]
+    default: destroy
+  keep_data:
+    description: Keep the EFS file system (its mount targets still go); it is recorded as C(retained).
+    type: bool
+    default: false
+  poll_interval:
+    description: Seconds between checks of a dependency's real state.
+    type: float
+    default: 1.5
+author:
+  - GeuseMaker developers
+extends_documentation_fragment:
+  - geusemaker.stack.stack
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: Destroy the stack
+  geusemaker.stack.teardown:
+    stack_name: demo
+    purpose: destroy
+"""
+
+RETURN = r"""
+plan:
+  description: The resources to delete, in an order a sequential teardown could follow.
+  returned: always
+  type: list
+  elements: dict
+deleted:
+  description: Resources deleted (or found already gone).
+  returned: always
+  type: list
+  elements: dict
+left:
+  description: Resources still existing after the teardown.
+  returned: always
+  type: list
+  elements: dict
+status:
+  description: The stack status recorded.
+  returned: always
+  type: str
+log:
+  description: One line per deletion attempt.
+  returned: always
+  type: list
+  elements: str
+"""
+
+from ansible_collections.geusemaker.stack.plugins.module_utils import teardown
+from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import AWS_ERRORS, StackModule
+
+STATUSES = {
+    "rollback": ("rolling_back", "rolled_back", "rollback_failed"),
+    "destroy": ("destroying", "destroyed", "failed"),
+}
+
+
+def summary(entry):
+    return {k: entry[k] for k in ("type", "id", "provenance", "status") if k in entry}
+
+
+def main():
+    stack = StackModule(
+        argument_spec=dict(
+            timeout=dict(type="int", default=900),
+            purpose=dict(type="str", choices=["rollback", "destroy"], default="destroy"),
+            keep_data=dict(type="bool", default=False),
+            poll_interval=dict(type="float", default=1.5),
+        )
+    )
+    params = stack.params
+    running, succeeded, unfinished = STATUSES[params["purpose"]]
+    try:
+        discovered = teardown.discover_owned(stack.clients, stack.stack_name, stack.region)
+    except AWS_ERRORS as e:
+        stack.module.fail_json_aws(e, msg="cannot search for the stack's resources")
+    plan = teardown.build_plan(stack.ledger, discovered, keep_data=params["keep_data"])
+    if stack.check_mode:
+        stack.changed = bool(plan)
+        stack.exit(plan=[summary(e) for e in plan], deleted=[], left=[], status=stack.ledger.document["status"], log=[])
+    log = []
+    stack.ledger.set_status(running)
+    worker = teardown.Teardown(stack.ledger, stack.clients, params["timeout"], poll=params["poll_interval"], log=log.append)
+    deleted, left = worker.run(plan)
+    stack.changed = bool(deleted)
+    if left:
+        failure = {
+            "task": params["purpose"],
+            "resource_type": left[0]["type"],
+            "error_code": "TeardownIncomplete",
+            "error_message": "{0} resource(s) could not be deleted: {1}".format(
+                len(left), ", ".join("{0} {1}".format(e["type"], e["id"]) for e in left)
+            ),
+            "critical": True,
+        }
+        stack.ledger.set_status(unfinished, failure=failure if params["purpose"] == "destroy" else None)
+    else:
+        stack.ledger.set_status(succeeded)
+    result = dict(plan=[summary(e) for e in plan], deleted=[summary(e) for e in deleted], left=[summary(e) for e in left],
+                  status=stack.ledger.document["status"], log=log)
+    if left:
+        stack.module.fail_json(msg="teardown left {0} resource(s): {1}".format(
+            len(left), ", ".join("{0} {1}".format(e["type"], e["id"]) for e in left)), changed=stack.changed,
+            ansible_facts={"geusemaker_ledger": stack.ledger.document}, **result)
+    stack.exit(**result)
+
+
+if __name__ == "__main__":
+    main()

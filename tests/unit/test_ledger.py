@@ -1,0 +1,87 @@
+import pytest
+
+from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import (
+    MAX_EVENTS,
+    Ledger,
+    LedgerError,
+    owned_entries,
+    reused_ids,
+)
+
+
+def test_new_ledger_is_saved_only_on_change(store):
+    ledger = Ledger.open(store, "s1", "us-east-1")
+    assert store.load("s1") is None
+    ledger.record("vpc", "vpc-1", "created", key="vpc")
+    saved = store.load("s1")
+    assert saved["schema_version"] == 1 and saved["region"] == "us-east-1" and saved["status"] == "deploying"
+    assert saved["resources"] == [
+        {"type": "vpc", "id": "vpc-1", "provenance": "created", "region": "us-east-1", "key": "vpc", "status": "present"}
+    ]
+    assert saved["events"][0]["action"] == "create" and saved["events"][0]["outcome"] == "ok"
+
+
+def test_record_keeps_first_provenance_and_updates_attributes(store):
+    ledger = Ledger.open(store, "s1", "us-east-1")
+    ledger.record("subnet", "subnet-1", "created", vpc_id="vpc-1")
+    ledger.record("subnet", "subnet-1", "adopted", availability_zone="us-east-1a")
+    entry = Ledger.open(store, "s1", "us-east-1").find("subnet", "subnet-1")
+    assert entry["provenance"] == "created" and entry["availability_zone"] == "us-east-1a" and entry["vpc_id"] == "vpc-1"
+    assert len(store.load("s1")["events"]) == 1
+
+
+def test_bad_values_are_refused(store):
+    ledger = Ledger.open(store, "s1", "us-east-1")
+    with pytest.raises(LedgerError):
+        ledger.record("bucket", "b", "created")
+    with pytest.raises(LedgerError):
+        ledger.record("vpc", "v", "stolen")
+    with pytest.raises(LedgerError):
+        ledger.set_status("happy")
+    with pytest.raises(LedgerError):
+        ledger.mark("vpc", "missing", "deleted")
+    ledger.record("vpc", "v", "created")
+    with pytest.raises(LedgerError):
+        ledger.mark("vpc", "v", "vanished")
+
+
+def test_region_mismatch_and_schema_are_refused(store):
+    Ledger.open(store, "s1", "us-east-1").record("vpc", "v", "created")
+    with pytest.raises(LedgerError, match="recorded in region us-east-1"):
+        Ledger.open(store, "s1", "eu-west-1")
+    document = store.load("s1")
+    document["schema_version"] = 99
+    store.save("s1", document)
+    with pytest.raises(LedgerError, match="schema_version 99"):
+        Ledger.open(store, "s1", "us-east-1")
+
+
+def test_events_are_bounded(store):
+    ledger = Ledger.open(store, "s1", "us-east-1", persist=False)
+    for number in range(MAX_EVENTS + 20):
+        ledger.event("delete", "vpc", "v{0}".format(number), "retry", error_code="DependencyViolation", save=False)
+    events = ledger.document["events"]
+    assert len(events) == MAX_EVENTS and events[-1]["id"] == "v{0}".format(MAX_EVENTS + 19)
+    assert events[-1]["error_code"] == "DependencyViolation"
+
+
+def test_owned_and_reused(store):
+    ledger = Ledger.open(store, "s1", "us-east-1", persist=False)
+    ledger.record("vpc", "v-user", "reused")
+    ledger.record("subnet", "s-new", "created")
+    ledger.record("subnet", "s-old", "adopted")
+    ledger.record("subnet", "s-gone", "created")
+    ledger.mark("subnet", "s-gone", "deleted")
+    assert [e["id"] for e in owned_entries(ledger.document)] == ["s-new", "s-old"]
+    assert reused_ids(ledger.document) == {"v-user"}
+    assert store.load("s1") is None  # persist=False (check mode) writes nothing
+
+
+def test_status_and_failure(store):
+    ledger = Ledger.open(store, "s1", "us-east-1")
+    ledger.set_status("failed", failure={"task": "t"})
+    assert store.load("s1")["failure"] == {"task": "t"}
+    ledger.set_status("deploying", clear_failure=True)
+    assert store.load("s1")["failure"] is None
+    assert Ledger.open(store, "s1", None).region == "us-east-1"
+    assert Ledger.open(store, "s1", "us-east-1").exists_on_disk

@@ -1,0 +1,57 @@
+from ansible_collections.geusemaker.stack.plugins.module_utils import recovery
+from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import Ledger
+
+
+def failed_document(store, status="failed"):
+    ledger = Ledger.open(store, "s1", "eu-west-1", persist=False)
+    ledger.record("vpc", "vpc-1", "created")
+    ledger.record("subnet", "subnet-1", "created", vpc_id="vpc-1")
+    ledger.record("internet_gateway", "igw-1", "created", vpc_id="vpc-1")
+    ledger.record("mount_target", "fsmt-1", "created", file_system_id="fs-1")
+    ledger.record("instance_profile", "geusemaker-s1-eu-west-1", "created", role_name="geusemaker-s1-eu-west-1")
+    ledger.record("instance", "i-1", "adopted")
+    ledger.record("vpc", "vpc-user", "reused")
+    ledger.record("ssm_parameter", "/geusemaker/s1/db_password", "created")
+    ledger.mark("ssm_parameter", "/geusemaker/s1/db_password", "deleted")
+    ledger.set_status(status, failure={"task": "Ensure the instances are running", "resource_type": "instance",
+                                       "error_code": "InsufficientInstanceCapacity", "error_message": "no capacity",
+                                       "critical": True, "at": "2026-01-01T00:00:00Z"})
+    return ledger.document
+
+
+def test_hints_cover_leftovers_in_deletion_order_and_never_reused_or_deleted(store):
+    hints = recovery.hints(failed_document(store))
+    assert [(h["type"], h["id"]) for h in hints] == [
+        ("instance", "i-1"),
+        ("mount_target", "fsmt-1"),
+        ("instance_profile", "geusemaker-s1-eu-west-1"),
+        ("internet_gateway", "igw-1"),
+        ("subnet", "subnet-1"),
+        ("vpc", "vpc-1"),
+    ]
+    by_id = {h["id"]: h for h in hints}
+    assert by_id["i-1"]["console"] == "https://eu-west-1.console.aws.amazon.com/ec2/home?region=eu-west-1#InstanceDetails:instanceId=i-1"
+    assert by_id["i-1"]["command"] == "aws ec2 terminate-instances --region eu-west-1 --instance-ids i-1"
+    assert "--vpc-id vpc-1" in by_id["igw-1"]["command"]
+    assert "fs-1" in by_id["fsmt-1"]["console"]
+
+
+def test_report_has_failure_leftovers_and_every_recovery_option(store):
+    text = "\n".join(recovery.report(failed_document(store), "/tmp/s1.json"))
+    assert "InsufficientInstanceCapacity" in text and "Resources still existing (6)" in text
+    for option in ("Retry the failed step", "Roll back and abort", "Manual intervention"):
+        assert option in text
+    assert "Continue with warning" not in text
+    assert "ansible-playbook playbooks/destroy.yml -e stack_name=s1" in text
+
+
+def test_degraded_report_offers_continue(store):
+    text = "\n".join(recovery.report(failed_document(store, "degraded"), "/tmp/s1.json"))
+    assert "Continue with warning" in text
+
+
+def test_report_with_nothing_left(store):
+    ledger = Ledger.open(store, "s1", "us-east-1", persist=False)
+    ledger.set_status("rolled_back")
+    text = "\n".join(recovery.report(ledger.document, "/tmp/s1.json"))
+    assert "Resources still existing (0)" in text and "None." in text

@@ -1,0 +1,149 @@
+import json
+import os
+import socket
+import stat
+import subprocess
+import sys
+
+import pytest
+
+from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import (
+    LocalStateStore,
+    LockHeld,
+    StateCorrupt,
+    StateError,
+    iso,
+    open_store,
+    utc_now,
+)
+
+DOC = {"schema_version": 1, "stack_name": "s1", "resources": [], "events": []}
+
+
+def test_save_is_atomic_0600_and_round_trips(tmp_path):
+    store = LocalStateStore(str(tmp_path / "d"))
+    store.save("s1", DOC)
+    path = store.location("s1")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert store.load("s1") == DOC
+    assert [n for n in os.listdir(store.root) if n.startswith(".")] == []  # no temp file left
+    assert store.list_stacks() == ["s1"]
+
+
+def test_missing_document_is_none(tmp_path):
+    assert LocalStateStore(str(tmp_path)).load("nope") is None
+    assert LocalStateStore(str(tmp_path / "absent")).list_stacks() == []
+
+
+@pytest.mark.parametrize("content", [b'{"resources": [', b"[]", b'{"no": "resources"}', b"\xff\xfe"])
+def test_corrupt_document_is_moved_aside_not_replaced(tmp_path, content):
+    store = LocalStateStore(str(tmp_path))
+    with open(store.location("s1"), "wb") as handle:
+        handle.write(content)
+    with pytest.raises(StateCorrupt) as caught:
+        store.load("s1")
+    assert not os.path.exists(store.location("s1"))
+    with open(caught.value.quarantined_to, "rb") as handle:
+        assert handle.read() == content
+    assert ".json.corrupt-" in caught.value.quarantined_to
+    assert caught.value.quarantined_to in str(caught.value)
+
+
+def test_corrupt_document_left_in_place_without_quarantine(tmp_path):
+    store = LocalStateStore(str(tmp_path))
+    with open(store.location("s1"), "w") as handle:
+        handle.write("{")
+    with pytest.raises(StateCorrupt):
+        store.load("s1", quarantine=False)
+    assert os.path.exists(store.location("s1"))
+
+
+def test_unwritable_state_dir_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    store = LocalStateStore(str(blocker / "sub"))
+    with pytest.raises(StateError, match="cannot be created"):
+        store.save("s1", DOC)
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    os.chmod(ro, 0o500)
+    if os.access(str(ro), os.W_OK):  # root ignores modes
+        pytest.skip("running as a user that can write anywhere")
+    with pytest.raises(StateError, match="not writable"):
+        LocalStateStore(str(ro)).save("s1", DOC)
+
+
+def test_save_report(tmp_path):
+    store = LocalStateStore(str(tmp_path))
+    path = store.save_report("s1", "hello\n")
+    assert open(path).read() == "hello\n"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_lock_refuses_a_live_holder_and_names_it(tmp_path):
+    store = LocalStateStore(str(tmp_path))
+    lock, warnings = store.acquire_lock("s1", os.getpid())
+    assert warnings == []
+    with pytest.raises(LockHeld) as caught:
+        store.acquire_lock("s1", os.getpid())
+    message = str(caught.value)
+    assert socket.gethostname() in message and str(os.getpid()) in message and lock["started_at"] in message
+    assert store.release_lock("s1", "not-the-token") is False
+    assert store.release_lock("s1", lock["token"]) is True
+    assert store.read_lock("s1") is None
+
+
+def test_lock_of_a_dead_process_is_stale_and_broken_with_a_warning(tmp_path):
+    store = LocalStateStore(str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    store.acquire_lock("s1", dead.pid)
+    lock, warnings = store.acquire_lock("s1", os.getpid())
+    assert len(warnings) == 1 and "is gone" in warnings[0]
+    assert store.read_lock("s1")["token"] == lock["token"]
+
+
+def test_force_breaks_a_live_lock(tmp_path):
+    store = LocalStateStore(str(tmp_path))
+    store.acquire_lock("s1", os.getpid())
+    _lock, warnings = store.acquire_lock("s1", os.getpid(), force=True)
+    assert "force_unlock" in warnings[0]
+
+
+def test_other_host_lock_is_stale_after_ttl(tmp_path):
+    store = LocalStateStore(str(tmp_path), lock_ttl=60)
+    other = LocalStateStore(str(tmp_path), lock_ttl=60, hostname="elsewhere")
+    other.acquire_lock("s1", 1)
+    with pytest.raises(LockHeld):
+        store.acquire_lock("s1", os.getpid())
+    old = utc_now().timestamp() - 120
+    os.utime(os.path.join(str(tmp_path), "s1.lock"), (old, old))
+    _lock, warnings = store.acquire_lock("s1", os.getpid())
+    assert "TTL" in warnings[0]
+
+
+def test_save_refreshes_the_heartbeat(tmp_path):
+    store = LocalStateStore(str(tmp_path))
+    store.acquire_lock("s1", os.getpid())
+    lock_path = os.path.join(str(tmp_path), "s1.lock")
+    os.utime(lock_path, (1000, 1000))
+    store.save("s1", DOC)
+    assert os.stat(lock_path).st_mtime > 1000
+
+
+def test_unreadable_lock_is_stale(tmp_path):
+    store = LocalStateStore(str(tmp_path))
+    with open(os.path.join(str(tmp_path), "s1.lock"), "w") as handle:
+        handle.write("{")
+    _lock, warnings = store.acquire_lock("s1", os.getpid())
+    assert "unreadable" in warnings[0]
+
+
+def test_open_store_only_knows_local_directories(tmp_path):
+    assert isinstance(open_store(str(tmp_path)), LocalStateStore)
+    with pytest.raises(StateError, match="only local"):
+        open_store("s3://bucket/prefix")
+
+
+def test_iso_format():
+    assert iso(utc_now()).endswith("Z")
