@@ -133,6 +133,7 @@ class StackModule(StackContext):
             ledger = Ledger.open(store, params["stack_name"], region, persist=not self.module.check_mode)
         except (StateError, LedgerError) as e:
             self.module.fail_json(msg=str(e))
+        self.store = store
         clients = Clients(lambda service: self.module.client(service, retry_decorator=retry_decorator()))
         super().__init__(params["stack_name"], region, ledger, clients, self.module.check_mode, params.get("tags"), params)
 

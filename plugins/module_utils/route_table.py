@@ -1,0 +1,104 @@
+# -*- coding: utf-8 -*-
+# Copyright: GeuseMaker developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Public route table: adopt by ownership or create tagged, default route to the gateway, subnets associated."""
+
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_specifications
+
+from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import is_planned, owner_filters
+from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import AWS_ERRORS
+
+KEY = "public-routes"
+DEFAULT_ROUTE = "0.0.0.0/0"
+
+
+def find_owned(ec2, stack_name, vpc_id):
+    filters = owner_filters(stack_name, KEY) + [{"Name": "vpc-id", "Values": [vpc_id]}]
+    found = ec2.describe_route_tables(aws_retry=True, Filters=filters)["RouteTables"]
+    return found[0] if found else None
+
+
+def default_route_target(table):
+    for route in table.get("Routes", []):
+        if route.get("DestinationCidrBlock") == DEFAULT_ROUTE:
+            return route.get("GatewayId")
+    return None
+
+
+def current_associations(ec2, subnet_ids):
+    """{subnet id: (association id, route table id)} for the subnets that have an explicit association."""
+    filters = [{"Name": "association.subnet-id", "Values": list(subnet_ids)}]
+    found = {}
+    for table in ec2.describe_route_tables(aws_retry=True, Filters=filters)["RouteTables"]:
+        for association in table.get("Associations", []):
+            if association.get("SubnetId") in subnet_ids:
+                found[association["SubnetId"]] = (association["RouteTableAssociationId"], table["RouteTableId"])
+    return found
+
+
+def ensure(stack, vpc_id, internet_gateway_id, subnet_ids):
+    """Adopt or create the table, record it, converge its default route and associations. Returns its id."""
+    if is_planned(vpc_id):
+        return stack.plan("route_table", KEY, vpc_id=vpc_id)
+    ec2 = stack.clients.ec2
+    try:
+        table = find_owned(ec2, stack.stack_name, vpc_id)
+    except AWS_ERRORS as e:
+        stack.fail_aws(e, "cannot look up the route table", "route_table", action="find")
+    if table is None:
+        if stack.check_mode:
+            return stack.plan("route_table", KEY, vpc_id=vpc_id)
+        try:
+            table = ec2.create_route_table(
+                aws_retry=True, VpcId=vpc_id, TagSpecifications=boto3_tag_specifications(stack.tags(KEY), ["route-table"])
+            )["RouteTable"]
+        except AWS_ERRORS as e:
+            stack.fail_aws(e, "cannot create the route table", "route_table")
+        provenance = "created"
+    else:
+        provenance = "adopted"
+    table_id = table["RouteTableId"]
+    stack.record("route_table", table_id, provenance, key=KEY, vpc_id=vpc_id)
+    real_subnets = [subnet_id for subnet_id in subnet_ids if not is_planned(subnet_id)]
+    try:
+        target = default_route_target(table)
+        associations = current_associations(ec2, real_subnets) if real_subnets else {}
+        changes = []
+        if target != internet_gateway_id:
+            changes.append(("replace_route" if target else "create_route", dict(
+                RouteTableId=table_id, DestinationCidrBlock=DEFAULT_ROUTE, GatewayId=internet_gateway_id)))
+        for subnet_id in subnet_ids:
+            association = associations.get(subnet_id) if not is_planned(subnet_id) else None
+            if association is None:
+                changes.append(("associate_route_table", dict(RouteTableId=table_id, SubnetId=subnet_id)))
+            elif association[1] != table_id:
+                changes.append(("replace_route_table_association", dict(AssociationId=association[0], RouteTableId=table_id)))
+        if changes:
+            stack.changed = True
+        if not stack.check_mode and not is_planned(internet_gateway_id):
+            for operation, params in changes:
+                getattr(ec2, operation)(aws_retry=True, **params)
+    except AWS_ERRORS as e:
+        stack.fail_aws(e, "cannot set the routes of {0}".format(table_id), "route_table", table_id, action="modify")
+    return table_id
+
+
+def delete(clients, entry):
+    """Disassociate the subnets, then delete."""
+    ec2 = clients.ec2
+    tables = ec2.describe_route_tables(aws_retry=True, RouteTableIds=[entry["id"]])["RouteTables"]
+    for association in tables[0].get("Associations", []) if tables else []:
+        if not association.get("Main"):
+            ec2.disassociate_route_table(aws_retry=True, AssociationId=association["RouteTableAssociationId"])
+    ec2.delete_route_table(aws_retry=True, RouteTableId=entry["id"])
+
+
+def exists(clients, entry):
+    filters = [{"Name": "route-table-id", "Values": [entry["id"]]}]
+    return bool(clients.ec2.describe_route_tables(aws_retry=True, Filters=filters)["RouteTables"])
+
+
+def discover(clients, stack_name, region):
+    found = clients.ec2.describe_route_tables(aws_retry=True, Filters=owner_filters(stack_name))["RouteTables"]
+    return [{"id": item["RouteTableId"], "key": KEY, "vpc_id": item["VpcId"]} for item in found]

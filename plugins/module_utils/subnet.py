@@ -1,0 +1,129 @@
+# -*- coding: utf-8 -*-
+# Copyright: GeuseMaker developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Public subnets, one per availability zone: adopt by ownership or create tagged, public IP on launch; delete."""
+
+import ipaddress
+
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_specifications
+
+from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import KEY_TAG, is_planned, owner_filters
+from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import AWS_ERRORS
+
+
+def key_for(index):
+    return "subnet-{0}".format(index)
+
+
+def subnet_cidrs(vpc_cidr, count):
+    """The first ``count`` blocks of a split of the VPC into 16 (a /16 gives /20s)."""
+    network = ipaddress.ip_network(vpc_cidr)
+    blocks = network.subnets(new_prefix=min(network.prefixlen + 4, 28))
+    return [str(next(blocks)) for _ in range(count)]
+
+
+def zones(ec2, count):
+    names = sorted(
+        zone["ZoneName"]
+        for zone in ec2.describe_availability_zones(aws_retry=True, Filters=[{"Name": "state", "Values": ["available"]}])[
+            "AvailabilityZones"
+        ]
+        if zone.get("ZoneType", "availability-zone") == "availability-zone"
+    )
+    if len(names) < count:
+        raise ValueError("az_count is {0} but the region has only {1} availability zones".format(count, len(names)))
+    return names[:count]
+
+
+def find_owned(ec2, stack_name, vpc_id):
+    filters = owner_filters(stack_name) + [{"Name": "vpc-id", "Values": [vpc_id]}]
+    found = ec2.describe_subnets(aws_retry=True, Filters=filters)["Subnets"]
+    return {_key_of(item): item for item in found}
+
+
+def _key_of(item):
+    return {tag["Key"]: tag["Value"] for tag in item.get("Tags", [])}.get(KEY_TAG)
+
+
+def ensure(stack, vpc_id, az_count):
+    """Adopt or create ``az_count`` public subnets in distinct zones. Returns (subnet ids, zones)."""
+    keys = [key_for(index) for index in range(az_count)]
+    if is_planned(vpc_id):
+        return [stack.plan("subnet", key, vpc_id=vpc_id) for key in keys], []
+    ec2 = stack.clients.ec2
+    try:
+        owned = find_owned(ec2, stack.stack_name, vpc_id)
+        wanted = [owned.get(key) for key in keys]
+        missing = [index for index, item in enumerate(wanted) if item is None]
+        if missing:
+            vpc_cidr = ec2.describe_vpcs(aws_retry=True, VpcIds=[vpc_id])["Vpcs"][0]["CidrBlock"]
+            used_zones = {item["AvailabilityZone"] for item in wanted if item}
+            used_cidrs = {item["CidrBlock"] for item in wanted if item}
+            free_zones = [zone for zone in zones(ec2, az_count) if zone not in used_zones]
+            free_cidrs = [cidr for cidr in subnet_cidrs(vpc_cidr, az_count) if cidr not in used_cidrs]
+    except ValueError as e:
+        stack.fail(str(e), resource_type="subnet")
+    except AWS_ERRORS as e:
+        stack.fail_aws(e, "cannot look up the subnets of {0}".format(vpc_id), "subnet", action="find")
+    subnet_ids, subnet_zones = [], []
+    for index, key in enumerate(keys):
+        item = wanted[index]
+        if item is None:
+            zone, cidr = free_zones.pop(0), free_cidrs.pop(0)
+            if stack.check_mode:
+                subnet_ids.append(stack.plan("subnet", key, vpc_id=vpc_id, availability_zone=zone, cidr_block=cidr))
+                subnet_zones.append(zone)
+                continue
+            try:
+                item = ec2.create_subnet(
+                    aws_retry=True,
+                    VpcId=vpc_id,
+                    CidrBlock=cidr,
+                    AvailabilityZone=zone,
+                    TagSpecifications=boto3_tag_specifications(stack.tags(key), ["subnet"]),
+                )["Subnet"]
+            except AWS_ERRORS as e:
+                stack.fail_aws(e, "cannot create subnet {0} in {1}".format(cidr, zone), "subnet")
+            provenance = "created"
+        else:
+            provenance = "adopted"
+        subnet_id = item["SubnetId"]
+        stack.record("subnet", subnet_id, provenance, key=key, vpc_id=vpc_id, availability_zone=item["AvailabilityZone"])
+        if not item.get("MapPublicIpOnLaunch"):
+            stack.changed = True
+            if not stack.check_mode:
+                try:
+                    ec2.modify_subnet_attribute(aws_retry=True, SubnetId=subnet_id, MapPublicIpOnLaunch={"Value": True})
+                except AWS_ERRORS as e:
+                    stack.fail_aws(e, "cannot turn on public IPs in {0}".format(subnet_id), "subnet", subnet_id, action="modify")
+        subnet_ids.append(subnet_id)
+        subnet_zones.append(item["AvailabilityZone"])
+    return subnet_ids, subnet_zones
+
+
+def reuse(stack, vpc_id, subnet_ids):
+    """Record the user's subnets as reused; preflight has checked that they are public. Returns (ids, zones)."""
+    try:
+        found = {item["SubnetId"]: item for item in stack.clients.ec2.describe_subnets(aws_retry=True, SubnetIds=list(subnet_ids))["Subnets"]}
+    except AWS_ERRORS as e:
+        stack.fail_aws(e, "subnets {0} cannot be described".format(", ".join(subnet_ids)), "subnet", action="reuse")
+    for subnet_id in subnet_ids:
+        stack.record("subnet", subnet_id, "reused", vpc_id=vpc_id, availability_zone=found[subnet_id]["AvailabilityZone"])
+    return list(subnet_ids), [found[subnet_id]["AvailabilityZone"] for subnet_id in subnet_ids]
+
+
+def delete(clients, entry):
+    clients.ec2.delete_subnet(aws_retry=True, SubnetId=entry["id"])
+
+
+def exists(clients, entry):
+    return bool(clients.ec2.describe_subnets(aws_retry=True, Filters=[{"Name": "subnet-id", "Values": [entry["id"]]}])["Subnets"])
+
+
+def discover(clients, stack_name, region):
+    found = clients.ec2.describe_subnets(aws_retry=True, Filters=owner_filters(stack_name))["Subnets"]
+    return [
+        {"id": item["SubnetId"], "key": _key_of(item), "vpc_id": item["VpcId"], "availability_zone": item["AvailabilityZone"]}
+        for item in found
+    ]
