@@ -1,0 +1,317 @@
+# -*- coding: utf-8 -*-
+# Copyright: GeuseMaker developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""Instances: adopt by ownership or launch (spot first, on-demand fallback), record, wait until healthy; delete."""
+
+import gzip
+import hashlib
+import time
+
+try:
+    from botocore.exceptions import ClientError
+except ImportError:
+    ClientError = ()  # AnsibleAWSModule reports the missing SDK
+
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_specifications
+
+from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import KEY_TAG, owner_filters
+from ansible_collections.geusemaker.stack.plugins.module_utils.polling import PollTimeout, poll_until
+from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import AWS_ERRORS, error_code
+
+USER_DATA_LIMIT = 16384
+ROOT_VOLUME_GIB = 75
+DEFAULT_ROOT_DEVICE = "/dev/xvda"
+POLL_INTERVAL = 2
+PROFILE_PROPAGATION_LIMIT = 60
+LIVE_STATES = ("pending", "running", "stopping", "stopped")
+GONE_STATES = ("shutting-down", "terminated")
+SPOT_CAPACITY_CODES = frozenset(
+    (
+        "InsufficientInstanceCapacity",
+        "MaxSpotInstanceCountExceeded",
+        "SpotMaxPriceTooLow",
+        "InsufficientCapacity",
+        "UnfulfillableCapacity",
+    )
+)
+
+
+def key_for(index):
+    return "instance-{0}".format(index)
+
+
+def compress_user_data(text):
+    """The UserData as gzip bytes (botocore base64-encodes them); ValueError past the 16 KiB AWS limit."""
+    data = gzip.compress(text.encode("utf-8"), mtime=0)
+    if len(data) > USER_DATA_LIMIT:
+        raise ValueError(
+            "user_data is {0} bytes after gzip; AWS accepts at most {1}".format(len(data), USER_DATA_LIMIT)
+        )
+    return data
+
+
+def client_token(stack_name, region, key, run_id, market):
+    # Same launch, same token: a retried request whose response was lost does not launch twice on AWS.
+    seed = "|".join((stack_name, region, key, run_id, market))
+    return hashlib.sha256(seed.encode("utf-8")).hexdigest()
+
+
+def lifecycle_of(item):
+    return "spot" if item.get("InstanceLifecycle") == "spot" else "on-demand"
+
+
+def profile_name_of(item):
+    arn = (item.get("IamInstanceProfile") or {}).get("Arn")
+    return arn.rsplit("/", 1)[-1] if arn else None
+
+
+def group_of(item):
+    groups = item.get("SecurityGroups") or []
+    return groups[0]["GroupId"] if groups else None
+
+
+def summary(item):
+    return {
+        "id": item["InstanceId"],
+        "lifecycle": lifecycle_of(item),
+        "public_ip": item.get("PublicIpAddress"),
+        "public_dns": item.get("PublicDnsName") or None,
+        "private_ip": item.get("PrivateIpAddress"),
+        "subnet_id": item.get("SubnetId"),
+        "availability_zone": (item.get("Placement") or {}).get("AvailabilityZone"),
+    }
+
+
+def instances_of(response):
+    return [item for reservation in response["Reservations"] for item in reservation["Instances"]]
+
+
+def find_owned(ec2, stack_name, key):
+    filters = owner_filters(stack_name, key) + [{"Name": "instance-state-name", "Values": list(LIVE_STATES)}]
+    found = instances_of(ec2.describe_instances(aws_retry=True, Filters=filters))
+    found.sort(key=lambda item: (item["State"]["Name"] != "running", item["InstanceId"]))
+    return found[0] if found else None
+
+
+def root_device(ec2, ami_id):
+    try:
+        images = ec2.describe_images(aws_retry=True, ImageIds=[ami_id])["Images"]
+    except ClientError as e:
+        if not error_code(e).startswith("InvalidAMIID"):
+            raise
+        images = []  # RunInstances names the problem with the image better
+    return (images[0].get("RootDeviceName") if images else None) or DEFAULT_ROOT_DEVICE
+
+
+def launch_parameters(stack, key, subnet_id, spec, device_name, market):
+    params = dict(
+        ImageId=spec["ami_id"],
+        InstanceType=spec["instance_type"],
+        MinCount=1,
+        MaxCount=1,
+        # SecurityGroupIds, not NetworkInterfaces: moto drops the groups given on an interface.
+        SubnetId=subnet_id,
+        SecurityGroupIds=[spec["security_group_id"]],
+        IamInstanceProfile={"Name": spec["instance_profile_name"]},
+        UserData=spec["user_data"],
+        MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 2},
+        BlockDeviceMappings=[
+            {
+                "DeviceName": device_name,
+                "Ebs": {"VolumeSize": ROOT_VOLUME_GIB, "VolumeType": "gp3", "Encrypted": True, "DeleteOnTermination": True},
+            }
+        ],
+        TagSpecifications=boto3_tag_specifications(stack.tags(key), ["instance", "volume"]),
+        ClientToken=client_token(stack.stack_name, stack.region, key, spec["run_id"], market),
+    )
+    if spec["key_name"]:
+        params["KeyName"] = spec["key_name"]
+    if market == "spot":
+        params["InstanceMarketOptions"] = {
+            "MarketType": "spot",
+            "SpotOptions": {"SpotInstanceType": "one-time", "InstanceInterruptionBehavior": "terminate"},
+        }
+    return params
+
+
+def is_profile_not_visible(error):
+    message = str(error).lower()
+    return error_code(error) == "InvalidParameterValue" and (
+        "iam instance profile" in message or "iaminstanceprofile" in message
+    )
+
+
+def run_one(stack, params, deadline, clock, sleep):
+    """RunInstances, retried while IAM has not yet propagated a new instance profile."""
+    ec2 = stack.clients.ec2
+    last = {}
+
+    def attempt():
+        try:
+            return ec2.run_instances(aws_retry=True, **params)["Instances"][0]
+        except ClientError as e:
+            if not is_profile_not_visible(e):
+                raise
+            last["error"] = e
+            return None
+
+    limit = max(0, min(PROFILE_PROPAGATION_LIMIT, deadline - clock()))
+    try:
+        return poll_until(attempt, limit, interval=POLL_INTERVAL, clock=clock, sleep=sleep)
+    except PollTimeout:
+        raise last["error"]
+
+
+def launch(stack, key, subnet_id, spec, device_name, deadline, clock, sleep):
+    """Launch one instance, spot first when asked; returns (instance, warnings)."""
+    warnings = []
+    market = "spot" if spec["use_spot"] else "on-demand"
+    try:
+        try:
+            item = run_one(stack, launch_parameters(stack, key, subnet_id, spec, device_name, market), deadline, clock, sleep)
+        except ClientError as e:
+            if market != "spot" or error_code(e) not in SPOT_CAPACITY_CODES:
+                raise
+            warnings.append(
+                "{0}: no spot capacity for {1} in {2} ({3}); launching on-demand instead".format(
+                    key, spec["instance_type"], subnet_id, error_code(e)
+                )
+            )
+            market = "on-demand"
+            item = run_one(stack, launch_parameters(stack, key, subnet_id, spec, device_name, market), deadline, clock, sleep)
+    except AWS_ERRORS as e:
+        stack.fail_aws(e, "cannot launch {0} ({1} {2})".format(key, market, spec["instance_type"]), "instance")
+    return item, warnings
+
+
+def wait_healthy(stack, ids, deadline, clock, sleep):
+    """Poll until every instance is running with instance and system status ok; returns their descriptions."""
+    ec2 = stack.clients.ec2
+
+    def check():
+        try:
+            described = instances_of(ec2.describe_instances(aws_retry=True, InstanceIds=ids))
+            statuses = ec2.describe_instance_status(aws_retry=True, InstanceIds=ids, IncludeAllInstances=True)
+        except ClientError as e:
+            if error_code(e) == "InvalidInstanceID.NotFound":
+                return None  # not yet visible to describes (eventual consistency)
+            raise
+        for item in described:
+            state = item["State"]["Name"]
+            if state in GONE_STATES:
+                reason = (item.get("StateReason") or {}).get("Message") or item.get("StateTransitionReason") or "no reason given"
+                stack.fail(
+                    "instance {0} went to {1} while starting: {2}".format(item["InstanceId"], state, reason),
+                    resource_type="instance", resource_id=item["InstanceId"], error_code="InstanceTerminated", critical=True,
+                )
+        ok = {
+            status["InstanceId"]
+            for status in statuses["InstanceStatuses"]
+            if status["InstanceState"]["Name"] == "running"
+            and status.get("InstanceStatus", {}).get("Status") == "ok"
+            and status.get("SystemStatus", {}).get("Status") == "ok"
+        }
+        if len(described) == len(ids) and ok >= set(ids):
+            return described
+        return None
+
+    try:
+        return poll_until(check, max(0, deadline - clock()), interval=POLL_INTERVAL, clock=clock, sleep=sleep)
+    except PollTimeout:
+        stack.fail(
+            "instance(s) {0} not running with status checks ok within the timeout".format(", ".join(ids)),
+            resource_type="instance", resource_id=ids[0], error_code="Timeout", critical=True,
+        )
+    except AWS_ERRORS as e:
+        stack.fail_aws(e, "cannot check the state of instance(s) {0}".format(", ".join(ids)), "instance", ids[0], action="wait")
+
+
+def ensure(stack, count, instance_type, ami_id, subnet_ids, security_group_id, instance_profile_name, user_data,
+           use_spot=True, key_name=None, timeout=600, run_id="", clock=time.monotonic, sleep=time.sleep):
+    """Adopt or launch ``count`` instances, record them, wait until they pass their status checks.
+
+    Returns one dict per instance (id, lifecycle, public_ip, public_dns, private_ip, subnet_id,
+    availability_zone, warnings).
+    """
+    deadline = clock() + timeout
+    spec = dict(
+        instance_type=instance_type, ami_id=ami_id, security_group_id=security_group_id,
+        instance_profile_name=instance_profile_name, user_data=compress_user_data(user_data),
+        use_spot=use_spot, key_name=key_name, run_id=run_id,
+    )
+    ec2 = stack.clients.ec2
+    results, waiting, device_name = [], [], None
+    for index in range(count):
+        key = key_for(index)
+        subnet_id = subnet_ids[index % len(subnet_ids)]
+        try:
+            found = find_owned(ec2, stack.stack_name, key)
+        except AWS_ERRORS as e:
+            stack.fail_aws(e, "cannot look up {0}".format(key), "instance", action="find")
+        if found is not None:
+            stack.record("instance", found["InstanceId"], "adopted", key=key, subnet_id=found.get("SubnetId"),
+                         security_group_id=group_of(found),
+                         instance_profile=profile_name_of(found), lifecycle=lifecycle_of(found))
+            result = dict(summary(found), warnings=[])
+            if found["State"]["Name"] in ("pending", "running"):
+                waiting.append(found["InstanceId"])
+            else:
+                result["warnings"].append("{0}: instance {1} is {2}; start it or destroy the stack".format(
+                    key, found["InstanceId"], found["State"]["Name"]))
+            results.append(result)
+            continue
+        if stack.check_mode:
+            planned = stack.plan("instance", key, subnet_id=subnet_id, instance_type=instance_type,
+                                 lifecycle="spot" if use_spot else "on-demand")
+            results.append({"id": planned, "lifecycle": "spot" if use_spot else "on-demand", "public_ip": None,
+                            "public_dns": None, "private_ip": None, "subnet_id": subnet_id,
+                            "availability_zone": None, "warnings": []})
+            continue
+        if device_name is None:
+            try:
+                device_name = root_device(ec2, ami_id)
+            except AWS_ERRORS as e:
+                stack.fail_aws(e, "cannot describe image {0}".format(ami_id), "instance")
+        item, warnings = launch(stack, key, subnet_id, spec, device_name, deadline, clock, sleep)
+        stack.record("instance", item["InstanceId"], "created", key=key, subnet_id=subnet_id,
+                     security_group_id=security_group_id, instance_profile=instance_profile_name,
+                     lifecycle=lifecycle_of(item))
+        waiting.append(item["InstanceId"])
+        results.append(dict(summary(item), warnings=warnings))
+    if waiting:
+        # Addresses and names are only complete once the instance runs: refresh from the last describe.
+        described = {item["InstanceId"]: item for item in wait_healthy(stack, waiting, deadline, clock, sleep)}
+        results = [dict(summary(described[r["id"]]), warnings=r["warnings"]) if r["id"] in described else r for r in results]
+    return results
+
+
+def delete(clients, entry):
+    clients.ec2.terminate_instances(aws_retry=True, InstanceIds=[entry["id"]])
+
+
+def exists(clients, entry):
+    try:
+        found = instances_of(clients.ec2.describe_instances(aws_retry=True, InstanceIds=[entry["id"]]))
+    except ClientError as e:
+        if error_code(e) == "InvalidInstanceID.NotFound":
+            return False
+        raise
+    return any(item["State"]["Name"] != "terminated" for item in found)
+
+
+def discover(clients, stack_name, region):
+    states = list(LIVE_STATES) + ["shutting-down"]
+    filters = owner_filters(stack_name) + [{"Name": "instance-state-name", "Values": states}]
+    found = instances_of(clients.ec2.describe_instances(aws_retry=True, Filters=filters))
+    return [
+        {
+            "id": item["InstanceId"],
+            "key": {t["Key"]: t["Value"] for t in item.get("Tags", [])}.get(KEY_TAG),
+            "subnet_id": item.get("SubnetId"),
+            "security_group_id": group_of(item),
+            "instance_profile": profile_name_of(item),
+            "lifecycle": lifecycle_of(item),
+        }
+        for item in found
+    ]

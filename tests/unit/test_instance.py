@@ -1,0 +1,300 @@
+import base64
+import gzip
+import os
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+
+from ansible_collections.geusemaker.stack.plugins.module_utils import instance
+from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import STACK_TAG
+from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackFailure
+
+SCRIPT = "#!/bin/bash\necho geusemaker\n"
+PROFILE = "geusemaker-unit-us-east-1"
+
+
+class FakeTime:
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps = []
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def network(aws, monkeypatch):
+    # Describing moto's Amazon images, or loading its managed policies, costs seconds per test.
+    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "false")
+    ec2 = boto3.client("ec2", region_name="us-east-1")
+    boto3.client("iam", region_name="us-east-1").create_instance_profile(InstanceProfileName=PROFILE)
+    image_id = ec2.register_image(Name="geusemaker-unit", RootDeviceName="/dev/xvda")["ImageId"]
+    image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
+    subnets = sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])
+    group = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"][0]["GroupId"]
+    return {
+        "ami_id": image["ImageId"],
+        "root_device": image["RootDeviceName"],
+        "subnet_ids": [s["SubnetId"] for s in subnets[:2]],
+        "security_group_id": group,
+    }
+
+
+@pytest.fixture
+def fake_time():
+    return FakeTime()
+
+
+@pytest.fixture
+def ensure(network, fake_time):
+    def run(stack, count=1, use_spot=True, timeout=60, **kwargs):
+        return instance.ensure(
+            stack, count, "t3.micro", kwargs.pop("ami_id", network["ami_id"]), network["subnet_ids"],
+            network["security_group_id"], PROFILE, kwargs.pop("user_data", SCRIPT), use_spot=use_spot,
+            timeout=timeout, run_id="run-1", clock=fake_time.clock, sleep=fake_time.sleep, **kwargs
+        )
+
+    return run
+
+
+def client_error(code, message="refused", operation="RunInstances"):
+    return ClientError({"Error": {"Code": code, "Message": message}}, operation)
+
+
+def spy_run_instances(monkeypatch, stack, failures=()):
+    """Record RunInstances calls; raise the given errors on the first calls, then pass through."""
+    ec2 = stack.clients.ec2
+    real = ec2.run_instances
+    calls = []
+    pending = list(failures)
+
+    def fake(**kwargs):
+        calls.append(kwargs)
+        if pending:
+            raise pending.pop(0)
+        return real(**kwargs)
+
+    monkeypatch.setattr(ec2, "run_instances", fake)
+    return calls
+
+
+def describe(ec2, instance_id):
+    return ec2.describe_instances(InstanceIds=[instance_id])["Reservations"][0]["Instances"][0]
+
+
+def test_launches_spot_with_the_expected_parameters(stack, store, ensure, network, monkeypatch):
+    calls = spy_run_instances(monkeypatch, stack)
+    [result] = ensure(stack, key_name="ops")
+    ec2 = stack.clients.ec2
+    found = describe(ec2, result["id"])
+    assert result["lifecycle"] == "spot" and found["InstanceLifecycle"] == "spot"
+    assert result["subnet_id"] == network["subnet_ids"][0]
+    assert result["public_ip"] and result["private_ip"] and result["availability_zone"]
+    assert result["warnings"] == []
+    assert found["MetadataOptions"]["HttpTokens"] == "required"
+    assert found["MetadataOptions"]["HttpPutResponseHopLimit"] == 2
+    assert found["IamInstanceProfile"]["Arn"].endswith("/" + PROFILE)
+    assert found["KeyName"] == "ops"
+    assert [g["GroupId"] for g in found["SecurityGroups"]] == [network["security_group_id"]]
+    assert {t["Key"]: t["Value"] for t in found["Tags"]}[STACK_TAG] == "unit"
+
+    user_data = ec2.describe_instance_attribute(InstanceId=result["id"], Attribute="userData")["UserData"]["Value"]
+    assert gzip.decompress(base64.b64decode(user_data)).decode() == SCRIPT
+
+    [volume] = ec2.describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [result["id"]]}])["Volumes"]
+    assert (volume["Size"], volume["VolumeType"], volume["Encrypted"]) == (75, "gp3", True)
+    assert {t["Key"]: t["Value"] for t in volume["Tags"]}["geusemaker:key"] == "instance-0"
+    assert found["BlockDeviceMappings"][0]["Ebs"]["DeleteOnTermination"] is True
+
+    [call] = calls
+    assert call["BlockDeviceMappings"][0]["DeviceName"] == network["root_device"]
+    assert call["InstanceMarketOptions"]["SpotOptions"] == {"SpotInstanceType": "one-time", "InstanceInterruptionBehavior": "terminate"}
+    assert len(call["ClientToken"]) <= 64 and call["MinCount"] == call["MaxCount"] == 1
+
+    entry = store.load("unit")["resources"][0]
+    assert entry["type"] == "instance" and entry["provenance"] == "created"
+    assert entry["key"] == "instance-0" and entry["lifecycle"] == "spot" and entry["instance_profile"] == PROFILE
+    assert entry["subnet_id"] == network["subnet_ids"][0] and entry["security_group_id"] == network["security_group_id"]
+    assert stack.changed
+
+
+def test_subnets_round_robin(stack, ensure, network):
+    results = ensure(stack, count=3, use_spot=False)
+    assert [r["subnet_id"] for r in results] == [network["subnet_ids"][0], network["subnet_ids"][1], network["subnet_ids"][0]]
+    assert [r["lifecycle"] for r in results] == ["on-demand"] * 3
+    assert [e["key"] for e in stack.ledger.entries("instance")] == ["instance-0", "instance-1", "instance-2"]
+
+
+def test_no_spot_capacity_falls_back_to_on_demand(stack, ensure, monkeypatch):
+    calls = spy_run_instances(monkeypatch, stack, [client_error("InsufficientInstanceCapacity")])
+    [result] = ensure(stack)
+    assert [("InstanceMarketOptions" in c) for c in calls] == [True, False]
+    assert calls[0]["ClientToken"] != calls[1]["ClientToken"]
+    assert result["lifecycle"] == "on-demand"
+    assert "InsufficientInstanceCapacity" in result["warnings"][0]
+    assert stack.ledger.find("instance", result["id"])["lifecycle"] == "on-demand"
+
+
+def test_capacity_error_on_demand_fails(stack, ensure, monkeypatch):
+    spy_run_instances(monkeypatch, stack, [client_error("InsufficientInstanceCapacity")])
+    with pytest.raises(StackFailure) as failure:
+        ensure(stack, use_spot=False)
+    assert failure.value.details["error_code"] == "InsufficientInstanceCapacity"
+    assert stack.ledger.entries("instance") == []
+    assert stack.ledger.document["events"][-1]["outcome"] == "error"
+
+
+PROFILE_ERROR = "Value (geusemaker-unit-us-east-1) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name"
+
+
+def test_new_instance_profile_is_retried(stack, ensure, monkeypatch, fake_time):
+    calls = spy_run_instances(monkeypatch, stack, [client_error("InvalidParameterValue", PROFILE_ERROR)] * 2)
+    [result] = ensure(stack)
+    assert len(calls) == 3
+    assert fake_time.sleeps[:2] == [2, 2]
+    assert stack.ledger.find("instance", result["id"])
+
+
+def test_instance_profile_never_visible_fails_after_a_minute(stack, ensure, monkeypatch, fake_time):
+    spy_run_instances(monkeypatch, stack, [client_error("InvalidParameterValue", PROFILE_ERROR)] * 100)
+    with pytest.raises(StackFailure) as failure:
+        ensure(stack, timeout=600)
+    assert failure.value.details["error_code"] == "InvalidParameterValue"
+    assert 55 <= fake_time.now <= 62
+
+
+def test_other_invalid_parameter_is_not_retried(stack, ensure, monkeypatch):
+    calls = spy_run_instances(monkeypatch, stack, [client_error("InvalidParameterValue", "bad instance type")])
+    with pytest.raises(StackFailure):
+        ensure(stack)
+    assert len(calls) == 1
+
+
+def test_rerun_adopts_without_change(make_stack, ensure, store):
+    [first] = ensure(make_stack())
+    again = make_stack()
+    [second] = ensure(again)
+    assert second["id"] == first["id"]
+    assert not again.changed
+    assert [r["provenance"] for r in store.load("unit")["resources"]] == ["created"]
+
+
+def test_lost_ledger_adopts(make_stack, ensure, store):
+    [first] = ensure(make_stack())
+    os.remove(store.location("unit"))
+    [second] = ensure(make_stack())
+    assert second["id"] == first["id"]
+    entry = store.load("unit")["resources"][0]
+    assert (entry["provenance"], entry["lifecycle"], entry["instance_profile"]) == ("adopted", "spot", PROFILE)
+
+
+def test_stopped_instance_is_kept_with_a_warning(make_stack, ensure):
+    [first] = ensure(make_stack())
+    stack = make_stack()
+    stack.clients.ec2.stop_instances(InstanceIds=[first["id"]])
+    [second] = ensure(stack)
+    assert second["id"] == first["id"]
+    assert "stopped" in second["warnings"][0]
+
+
+def test_check_mode_creates_nothing(make_stack, ensure, store):
+    stack = make_stack(check_mode=True)
+    [planned] = ensure(stack)
+    assert planned["id"].startswith("(new instance")
+    assert stack.planned[0]["key"] == "instance-0"
+    assert stack.changed
+    assert instance.discover(stack.clients, "unit", "us-east-1") == []
+    assert store.load("unit") is None
+
+
+def test_timeout_fails_critically_after_recording(stack, ensure, monkeypatch, fake_time):
+    ec2 = stack.clients.ec2
+    monkeypatch.setattr(ec2, "describe_instance_status", lambda **kwargs: {"InstanceStatuses": []})
+    with pytest.raises(StackFailure) as failure:
+        ensure(stack, timeout=10)
+    details = failure.value.details
+    assert details["resource_type"] == "instance" and details["critical"] and details["error_code"] == "Timeout"
+    assert stack.ledger.find("instance", details["resource_id"])["provenance"] == "created"
+    assert fake_time.now <= 12
+
+
+def test_instance_terminated_while_starting_fails(stack, ensure, monkeypatch):
+    ec2 = stack.clients.ec2
+    real = ec2.run_instances
+
+    def run_then_terminate(**kwargs):
+        response = real(**kwargs)
+        ec2.terminate_instances(InstanceIds=[response["Instances"][0]["InstanceId"]])
+        return response
+
+    monkeypatch.setattr(ec2, "run_instances", run_then_terminate)
+    with pytest.raises(StackFailure) as failure:
+        ensure(stack)
+    assert failure.value.details["error_code"] == "InstanceTerminated" and failure.value.details["critical"]
+    assert "terminated" in str(failure.value)
+
+
+def test_not_yet_visible_instance_is_waited_for(stack, ensure, monkeypatch, fake_time):
+    ec2 = stack.clients.ec2
+    real = ec2.describe_instances
+    answers = [client_error("InvalidInstanceID.NotFound", operation="DescribeInstances")]
+
+    def flaky(**kwargs):
+        if "InstanceIds" in kwargs and answers:
+            raise answers.pop()
+        return real(**kwargs)
+
+    monkeypatch.setattr(ec2, "describe_instances", flaky)
+    [result] = ensure(stack)
+    assert result["id"].startswith("i-")
+    assert fake_time.sleeps == [2]
+
+
+def test_describe_failure_while_waiting_fails(stack, ensure, monkeypatch):
+    ec2 = stack.clients.ec2
+
+    def broken(**kwargs):
+        raise client_error("UnauthorizedOperation", operation="DescribeInstanceStatus")
+
+    monkeypatch.setattr(ec2, "describe_instance_status", broken)
+    with pytest.raises(StackFailure) as failure:
+        ensure(stack)
+    assert failure.value.details["error_code"] == "UnauthorizedOperation"
+
+
+def test_unknown_image_falls_back_to_xvda(stack, ensure, monkeypatch):
+    calls = spy_run_instances(monkeypatch, stack)
+    ensure(stack, ami_id="ami-00000000")
+    assert calls[0]["BlockDeviceMappings"][0]["DeviceName"] == "/dev/xvda"
+
+
+def test_user_data_over_16_kib_is_refused(stack, ensure):
+    noise = base64.b64encode(os.urandom(20000)).decode()
+    with pytest.raises(ValueError, match="16384"):
+        ensure(stack, user_data=noise)
+    assert stack.ledger.entries("instance") == []
+    assert len(instance.compress_user_data("x" * 100000)) < 16384
+
+
+def test_delete_exists_discover(stack, ensure, network):
+    [result] = ensure(stack)
+    [found] = instance.discover(stack.clients, "unit", "us-east-1")
+    assert found == {
+        "id": result["id"],
+        "key": "instance-0",
+        "subnet_id": network["subnet_ids"][0],
+        "security_group_id": network["security_group_id"],
+        "instance_profile": PROFILE,
+        "lifecycle": "spot",
+    }
+    entry = stack.ledger.find("instance", result["id"])
+    assert instance.exists(stack.clients, entry)
+    instance.delete(stack.clients, entry)
+    assert not instance.exists(stack.clients, entry)
+    assert instance.discover(stack.clients, "unit", "us-east-1") == []
+    assert not instance.exists(stack.clients, {"id": "i-0123456789abcdef0"})

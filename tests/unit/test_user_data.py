@@ -1,0 +1,89 @@
+import gzip
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from ansible.parsing.dataloader import DataLoader
+from ansible.template import Templar, trust_as_template
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROLE = os.path.join(ROOT, "roles", "services")
+INPUTS = dict(services_stack_name="demo", services_region="eu-west-1", services_file_system_id="fs-0123456789abcdef0")
+
+
+def render(**overrides):
+    with open(os.path.join(ROLE, "defaults", "main.yml")) as f:
+        variables = yaml.safe_load(f)
+    variables.update(INPUTS, **overrides)
+    # Role defaults are trusted templates in a play; plain YAML here, so say so.
+    variables = {k: trust_as_template(v) if isinstance(v, str) else v for k, v in variables.items()}
+    with open(os.path.join(ROLE, "templates", "user_data.sh.j2")) as f:
+        return Templar(loader=DataLoader(), variables=variables).template(trust_as_template(f.read()))
+
+
+@pytest.fixture(scope="module")
+def script():
+    return render()
+
+
+def test_bash_syntax(script, tmp_path):
+    path = tmp_path / "user_data.sh"
+    path.write_text(script)
+    subprocess.run(["bash", "-n", str(path)], check=True)
+    assert script.startswith("#!/bin/bash\n")
+
+
+def test_inputs_and_pinned_images(script):
+    assert "FS_ID=fs-0123456789abcdef0" in script
+    assert "SSM_PATH=/geusemaker/demo/" in script
+    assert "mount -t efs -o tls \"$FS_ID:/\"" in script and "efs _netdev,tls" in script
+    for name in ("n8n", "ollama", "qdrant", "crawl4ai", "postgres"):
+        assert re.search(r"^  {0}:$".format(name), script, re.M), name
+    images = re.findall(r"image: (\S+)", script)
+    assert len(images) == 6 and all(":" in i and not i.endswith(":latest") for i in images)
+    # Service ports only on loopback; nginx alone faces the network.
+    assert re.findall(r'"(\d+\.\d+\.\d+\.\d+):\d+:\d+"', script) == ["127.0.0.1"] * 5
+    assert "listen 443 ssl" in script and "{{ " not in script
+
+
+def test_status_document_matches_the_health_check(script):
+    from ansible_collections.geusemaker.stack.plugins.module_utils import health
+
+    assert health.STATUS_PATH in script
+    assert '{"schema": 1, "stage": "%s", "efs": {"state": "%s", "detail": "%s"}, "services": {' in script
+    for state in ("mounted", "mount_failed"):
+        assert "set_state EFS_STATE " + state in script
+    for name, path in health.SERVICE_PATHS.items():
+        if path:
+            prefix = path.rsplit("/", 2)[0] + "/" if path.count("/") > 1 else "/"
+            assert "location {0}".format(prefix) in script, name
+
+
+def test_small_enough_for_user_data(script):
+    assert len(gzip.compress(script.encode())) < 16384
+
+
+def test_no_secret_in_the_script(script):
+    assert "--with-decryption" in script
+    assert not re.search(r"(?i)(password|secret|key)\s*[:=]\s*['\"]?[A-Za-z0-9+/]{12,}", script)
+    assert not re.search(r"-----BEGIN", script)
+
+
+def test_role_renders_the_fact(tmp_path):
+    playbook = tmp_path / "play.yml"
+    playbook.write_text(yaml.safe_dump([{
+        "hosts": "localhost", "gather_facts": False, "connection": "local",
+        "tasks": [
+            {"name": "Render", "ansible.builtin.include_role": {"name": "geusemaker.stack.services"}, "vars": INPUTS},
+            {"name": "Save", "ansible.builtin.copy": {"content": "{{ services_user_data }}", "dest": str(tmp_path / "out.sh")}},
+        ],
+    }]))
+    env = dict(os.environ, ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"))
+    run = subprocess.run([os.path.join(ROOT, ".venv", "bin", "ansible-playbook"), "-i", "localhost,", "-e", "ansible_python_interpreter=" + sys.executable, str(playbook)],
+                         cwd=ROOT, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert (tmp_path / "out.sh").read_text().strip() == render().strip()
