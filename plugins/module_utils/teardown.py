@@ -189,6 +189,7 @@ class Teardown:
                         del pending[key]
                         failed.append(entry)
                         self._note(entry, "skipped", "DependencyNotDeleted", "a resource it waits for was not deleted")
+                        self.ledger.mark(entry["type"], entry["id"], "delete_failed")
                     elif all(id(blocker) in gone_ids for blocker in blockers):
                         del pending[key]
                         running[pool.submit(self._remove, entry)] = entry

@@ -1,0 +1,166 @@
+# -*- coding: utf-8 -*-
+# Copyright: GeuseMaker developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""EFS file system: adopt by CreationToken or create encrypted and tagged, wait until available; delete."""
+
+import time
+
+try:
+    from botocore.exceptions import ClientError
+except ImportError:
+    ClientError = ()  # AnsibleAWSModule reports the missing SDK
+
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
+
+from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import STACK_TAG, efs_creation_token
+from ansible_collections.geusemaker.stack.plugins.module_utils.polling import PollTimeout, poll_until
+from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import AWS_ERRORS, error_code
+
+KEY = "file-system"
+POLL_INTERVAL = 1.5
+GONE_STATES = ("deleting", "deleted")
+
+
+def all_file_systems(efs, **params):
+    """Every file system DescribeFileSystems answers with ``params``, across pages."""
+    result = []
+    while True:
+        page = efs.describe_file_systems(aws_retry=True, **params)
+        result.extend(page.get("FileSystems", []))
+        marker = page.get("NextMarker")
+        if not marker:
+            return result
+        params["Marker"] = marker
+
+
+def find_by_token(efs, token):
+    for item in all_file_systems(efs, CreationToken=token):
+        if item.get("LifeCycleState") not in GONE_STATES:
+            return item
+    return None
+
+
+def find_owned(efs, stack_name, region):
+    """The stack's file system (by its deterministic CreationToken) unless it is being deleted, or None."""
+    return find_by_token(efs, efs_creation_token(stack_name, region))
+
+
+def describe(efs, file_system_id):
+    """The file system, or None when it is not (yet) visible."""
+    try:
+        found = efs.describe_file_systems(aws_retry=True, FileSystemId=file_system_id)["FileSystems"]
+    except ClientError as e:
+        if error_code(e) == "FileSystemNotFound":
+            return None
+        raise
+    return found[0] if found else None
+
+
+def create(efs, token, tags):
+    """Create the file system; a FileSystemAlreadyExists answer (an earlier try's lost response) is looked up."""
+    try:
+        return efs.create_file_system(
+            aws_retry=True,
+            CreationToken=token,
+            Encrypted=True,
+            PerformanceMode="generalPurpose",
+            ThroughputMode="bursting",
+            Tags=ansible_dict_to_boto3_tag_list(tags),
+        )
+    except ClientError as e:
+        if error_code(e) != "FileSystemAlreadyExists":
+            raise
+        found = find_by_token(efs, token)
+        if found is None:
+            raise
+        return found
+
+
+def wait_available(stack, file_system_id, deadline, clock, sleep):
+    """Poll until the file system is available; returns its description."""
+    efs = stack.clients.efs
+
+    def check():
+        item = describe(efs, file_system_id)
+        if item is None:
+            return None
+        state = item.get("LifeCycleState")
+        if state == "available":
+            return item
+        if state == "error" or state in GONE_STATES:
+            stack.fail(
+                "EFS file system {0} went to {1} instead of available".format(file_system_id, state),
+                resource_type="file_system", resource_id=file_system_id, error_code="FileSystemError", critical=True,
+            )
+        return None
+
+    try:
+        return poll_until(check, max(0, deadline - clock()), interval=POLL_INTERVAL, clock=clock, sleep=sleep)
+    except PollTimeout:
+        stack.fail(
+            "EFS file system {0} not available within the timeout".format(file_system_id),
+            resource_type="file_system", resource_id=file_system_id, error_code="Timeout", critical=True,
+        )
+    except AWS_ERRORS as e:
+        stack.fail_aws(e, "cannot check the state of EFS file system {0}".format(file_system_id), "file_system",
+                       file_system_id, action="wait")
+
+
+def ensure(stack, timeout=300, clock=time.monotonic, sleep=time.sleep):
+    """Adopt or create the stack's encrypted file system, record it, wait until available.
+
+    Returns (file_system_id, file_system_arn); in check mode a missing one is (placeholder, None).
+    """
+    deadline = clock() + timeout
+    efs = stack.clients.efs
+    token = efs_creation_token(stack.stack_name, stack.region)
+    try:
+        found = find_owned(efs, stack.stack_name, stack.region)
+    except AWS_ERRORS as e:
+        stack.fail_aws(e, "cannot look up the EFS file system", "file_system", action="describe")
+    if found is not None:
+        file_system_id = found["FileSystemId"]
+        stack.record("file_system", file_system_id, "adopted", key=KEY, creation_token=token)
+    elif stack.check_mode:
+        return stack.plan("file_system", KEY, encrypted=True), None
+    else:
+        try:
+            found = create(efs, token, stack.tags(KEY))
+        except AWS_ERRORS as e:
+            stack.fail_aws(e, "cannot create the EFS file system", "file_system")
+        file_system_id = found["FileSystemId"]
+        # This run's request made it, even when the answer came back as FileSystemAlreadyExists.
+        stack.record("file_system", file_system_id, "created", key=KEY, creation_token=token)
+    if found.get("LifeCycleState") != "available" and not stack.check_mode:
+        found = wait_available(stack, file_system_id, deadline, clock, sleep)
+    return file_system_id, found.get("FileSystemArn")
+
+
+def delete(clients, entry):
+    clients.efs.delete_file_system(aws_retry=True, FileSystemId=entry["id"])
+
+
+def exists(clients, entry):
+    try:
+        found = clients.efs.describe_file_systems(aws_retry=True, FileSystemId=entry["id"])["FileSystems"]
+    except ClientError as e:
+        if error_code(e) == "FileSystemNotFound":
+            return False
+        raise
+    return any(item.get("LifeCycleState") != "deleted" for item in found)
+
+
+def discover(clients, stack_name, region):
+    """The file system with the stack's CreationToken plus any tagged for the stack; not deleted ones."""
+    token = efs_creation_token(stack_name, region)
+    found = []
+    seen = set()
+    for item in all_file_systems(clients.efs):
+        if item.get("LifeCycleState") == "deleted" or item["FileSystemId"] in seen:
+            continue
+        tags = {tag["Key"]: tag["Value"] for tag in item.get("Tags") or []}
+        if item.get("CreationToken") == token or tags.get(STACK_TAG) == stack_name:
+            seen.add(item["FileSystemId"])
+            found.append({"id": item["FileSystemId"], "key": KEY, "creation_token": item.get("CreationToken")})
+    return found

@@ -1,0 +1,177 @@
+# -*- coding: utf-8 -*-
+# Copyright: GeuseMaker developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""EFS mount targets: one per subnet, owned through their file system (they cannot be tagged); delete."""
+
+import time
+
+try:
+    from botocore.exceptions import ClientError
+except ImportError:
+    ClientError = ()  # AnsibleAWSModule reports the missing SDK
+
+from ansible_collections.geusemaker.stack.plugins.module_utils import file_system
+from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import is_planned
+from ansible_collections.geusemaker.stack.plugins.module_utils.polling import PollTimeout, poll_until
+from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import AWS_ERRORS, error_code
+
+POLL_INTERVAL = 1.5
+GONE_STATES = ("deleting", "deleted")
+
+
+def key_for(subnet_id):
+    return "mount-target-{0}".format(subnet_id)
+
+
+def all_mount_targets(efs, **params):
+    """Every mount target DescribeMountTargets answers with ``params``, across pages."""
+    result = []
+    while True:
+        page = efs.describe_mount_targets(aws_retry=True, **params)
+        result.extend(page.get("MountTargets", []))
+        marker = page.get("NextMarker")
+        if not marker:
+            return result
+        params["Marker"] = marker
+
+
+def by_subnet(efs, file_system_id):
+    """The file system's live mount targets, by subnet id."""
+    return {
+        item["SubnetId"]: item
+        for item in all_mount_targets(efs, FileSystemId=file_system_id)
+        if item.get("LifeCycleState") not in GONE_STATES
+    }
+
+
+def create(stack, file_system_id, subnet_id, security_group_id, deadline, clock, sleep):
+    """Create one mount target, retrying while the file system is not yet available; returns its description."""
+    efs = stack.clients.efs
+    last = {}
+
+    def attempt():
+        try:
+            return efs.create_mount_target(
+                aws_retry=True, FileSystemId=file_system_id, SubnetId=subnet_id, SecurityGroups=[security_group_id]
+            )
+        except ClientError as e:
+            code = error_code(e)
+            if code == "MountTargetConflict":
+                # An earlier try whose response was lost may have made it.
+                found = by_subnet(efs, file_system_id).get(subnet_id)
+                if found is not None:
+                    return found
+            if code != "IncorrectFileSystemLifeCycleState":
+                raise
+            last["error"] = e
+            return None
+
+    try:
+        return poll_until(attempt, max(0, deadline - clock()), interval=POLL_INTERVAL, clock=clock, sleep=sleep)
+    except PollTimeout:
+        raise last["error"]
+
+
+def wait_available(stack, file_system_id, ids, deadline, clock, sleep):
+    """Poll until every mount target in ``ids`` is available."""
+    efs = stack.clients.efs
+    states = {}
+
+    def check():
+        states.clear()
+        states.update(
+            (item["MountTargetId"], item.get("LifeCycleState")) for item in all_mount_targets(efs, FileSystemId=file_system_id)
+        )
+        for mount_target_id in ids:
+            if states.get(mount_target_id) == "error" or states.get(mount_target_id) in GONE_STATES:
+                stack.fail(
+                    "mount target {0} went to {1} instead of available".format(mount_target_id, states[mount_target_id]),
+                    resource_type="mount_target", resource_id=mount_target_id, error_code="MountTargetError", critical=True,
+                )
+        if all(states.get(mount_target_id) == "available" for mount_target_id in ids):
+            return ids
+        return None
+
+    try:
+        return poll_until(check, max(0, deadline - clock()), interval=POLL_INTERVAL, clock=clock, sleep=sleep)
+    except PollTimeout:
+        pending = [mount_target_id for mount_target_id in ids if states.get(mount_target_id) != "available"] or ids
+        stack.fail(
+            "mount target(s) {0} not available within the timeout".format(", ".join(pending)),
+            resource_type="mount_target", resource_id=pending[0], error_code="Timeout", critical=True,
+        )
+    except AWS_ERRORS as e:
+        stack.fail_aws(e, "cannot check the state of the mount targets of {0}".format(file_system_id), "mount_target",
+                       ids[0], action="wait")
+
+
+def ensure(stack, file_system_id, subnet_ids, security_group_id, timeout=300, clock=time.monotonic, sleep=time.sleep):
+    """Adopt or create a mount target of ``file_system_id`` in each subnet, record them, wait until available.
+
+    Returns the mount target ids in subnet order (placeholders in check mode for those that would be created).
+    """
+    deadline = clock() + timeout
+    if is_planned(file_system_id):
+        return [stack.plan("mount_target", key_for(subnet_id), subnet_id=subnet_id) for subnet_id in subnet_ids]
+    efs = stack.clients.efs
+    try:
+        existing = by_subnet(efs, file_system_id)
+    except AWS_ERRORS as e:
+        stack.fail_aws(e, "cannot list the mount targets of {0}".format(file_system_id), "mount_target", action="describe")
+    ids = []
+    waiting = []
+    for subnet_id in subnet_ids:
+        key = key_for(subnet_id)
+        found = existing.get(subnet_id)
+        attributes = dict(key=key, file_system_id=file_system_id, subnet_id=subnet_id, security_group_id=security_group_id)
+        if found is not None:
+            # A mount target already in the ledger keeps its provenance.
+            stack.record("mount_target", found["MountTargetId"], "adopted", **attributes)
+        elif stack.check_mode:
+            ids.append(stack.plan("mount_target", key, subnet_id=subnet_id))
+            continue
+        else:
+            try:
+                found = create(stack, file_system_id, subnet_id, security_group_id, deadline, clock, sleep)
+            except AWS_ERRORS as e:
+                stack.fail_aws(e, "cannot create a mount target in {0}".format(subnet_id), "mount_target")
+            stack.record("mount_target", found["MountTargetId"], "created", **attributes)
+        ids.append(found["MountTargetId"])
+        if found.get("LifeCycleState") != "available":
+            waiting.append(found["MountTargetId"])
+    if waiting and not stack.check_mode:
+        wait_available(stack, file_system_id, waiting, deadline, clock, sleep)
+    return ids
+
+
+def delete(clients, entry):
+    clients.efs.delete_mount_target(aws_retry=True, MountTargetId=entry["id"])
+
+
+def exists(clients, entry):
+    try:
+        found = clients.efs.describe_mount_targets(aws_retry=True, MountTargetId=entry["id"])["MountTargets"]
+    except ClientError as e:
+        if error_code(e) == "MountTargetNotFound":
+            return False
+        raise
+    return any(item.get("LifeCycleState") != "deleted" for item in found)
+
+
+def discover(clients, stack_name, region):
+    """The mount targets of every file system the stack owns."""
+    found = []
+    for owned in file_system.discover(clients, stack_name, region):
+        for item in all_mount_targets(clients.efs, FileSystemId=owned["id"]):
+            if item.get("LifeCycleState") == "deleted":
+                continue
+            found.append(
+                {
+                    "id": item["MountTargetId"],
+                    "key": key_for(item["SubnetId"]),
+                    "file_system_id": owned["id"],
+                    "subnet_id": item["SubnetId"],
+                }
+            )
+    return found
