@@ -1,0 +1,116 @@
+# -*- coding: utf-8 -*-
+# Copyright: GeuseMaker developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+"""SSM parameters: the stack's generated secrets, SecureString under ownership.ssm_path(stack).
+
+A secret value is generated here, sent once to PutParameter and never read back, returned, logged or
+recorded. The ledger id is the parameter name.
+"""
+
+import secrets
+import string
+
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
+
+from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import is_owned, ssm_path
+from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import AWS_ERRORS, error_code
+
+TYPE = "ssm_parameter"
+SECRETS = ("db_password", "n8n_encryption_key")
+_ALNUM = string.ascii_letters + string.digits
+
+
+def generate(secret):
+    """A fresh value for one of SECRETS."""
+    if secret == "db_password":
+        return "".join(secrets.choice(_ALNUM) for _ in range(32))
+    if secret == "n8n_encryption_key":
+        return secrets.token_hex(32)
+    raise ValueError("unknown secret {0}".format(secret))
+
+
+def parameter_name(stack_name, secret):
+    return ssm_path(stack_name) + secret
+
+
+def tags_of(ssm, name):
+    tags = ssm.list_tags_for_resource(aws_retry=True, ResourceType="Parameter", ResourceId=name).get("TagList", [])
+    return {tag["Key"]: tag["Value"] for tag in tags}
+
+
+def present(ssm, name):
+    """True when the parameter exists (its value is not decrypted and not kept)."""
+    try:
+        ssm.get_parameter(aws_retry=True, Name=name)
+    except AWS_ERRORS as e:
+        if error_code(e) == "ParameterNotFound":
+            return False
+        raise
+    return True
+
+
+def ensure_one(stack, secret):
+    """Adopt the stack's parameter for ``secret`` or create it with a generated value. Returns its name."""
+    ssm = stack.clients.ssm
+    name = parameter_name(stack.stack_name, secret)
+    try:
+        found = present(ssm, name)
+        owned = found and is_owned(tags_of(ssm, name), stack.stack_name)
+    except AWS_ERRORS as e:
+        stack.fail_aws(e, "cannot look up SSM parameter {0}".format(name), TYPE, name, action="find")
+    if found:
+        if not owned:
+            stack.fail(
+                "SSM parameter {0} exists but is not tagged for stack {1}; "
+                "it belongs to something else: remove it or choose another stack_name".format(name, stack.stack_name),
+                resource_type=TYPE,
+                resource_id=name,
+            )
+        stack.record(TYPE, name, "adopted", key=secret)
+        return name
+    if stack.check_mode:
+        stack.plan(TYPE, secret, name=name)
+        return name
+    try:
+        ssm.put_parameter(
+            aws_retry=True,
+            Name=name,
+            Value=generate(secret),
+            Type="SecureString",
+            Tags=ansible_dict_to_boto3_tag_list(stack.tags(secret)),
+            Overwrite=False,
+        )
+    except AWS_ERRORS as e:
+        # A retried call whose first response was lost: the parameter is ours, created by that first call.
+        if error_code(e) != "ParameterAlreadyExists":
+            stack.fail_aws(e, "cannot create SSM parameter {0}".format(name), TYPE, name)
+    stack.record(TYPE, name, "created", key=secret)
+    return name
+
+
+def ensure(stack):
+    """Adopt or create every secret. Returns (parameter_path, [parameter names])."""
+    names = [ensure_one(stack, secret) for secret in SECRETS]
+    return ssm_path(stack.stack_name), names
+
+
+def delete(clients, entry):
+    clients.ssm.delete_parameter(aws_retry=True, Name=entry["id"])
+
+
+def exists(clients, entry):
+    return present(clients.ssm, entry["id"])
+
+
+def discover(clients, stack_name, region):
+    ssm = clients.ssm
+    names = []
+    kwargs = dict(Path=ssm_path(stack_name), Recursive=True)
+    while True:
+        page = ssm.get_parameters_by_path(aws_retry=True, **kwargs)
+        names.extend(parameter["Name"] for parameter in page.get("Parameters", []))
+        if not page.get("NextToken"):
+            break
+        kwargs["NextToken"] = page["NextToken"]
+    return [{"id": name, "key": name.rsplit("/", 1)[-1]} for name in names if is_owned(tags_of(ssm, name), stack_name)]

@@ -1,0 +1,81 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: GeuseMaker developers
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+DOCUMENTATION = r"""
+module: iam_instance_profile
+short_description: The IAM role and instance profile of the stack's instances
+version_added: 0.1.0
+description:
+  - Ensures the role C(geusemaker-<stack_name>-<region>) under path C(/geusemaker/), assumable by EC2, with the
+    C(AmazonSSMManagedInstanceCore) managed policy and an inline policy C(geusemaker-stack) that reads the
+    stack's SSM parameters (and decrypts them through SSM) and mounts its EFS file system.
+  - Then ensures the instance profile of the same name and path holding that role.
+  - An existing role is adopted only when it has that path and is tagged for the stack; an existing instance
+    profile only when it has that path. Anything else makes the module fail.
+  - Missing policies are attached and a differing inline policy is replaced; the module reports a change only then.
+options:
+  file_system_arn:
+    description:
+      - ARN of the stack's EFS file system, the resource of the mount permissions.
+      - When omitted, the mount permissions apply to any file system.
+    type: str
+author:
+  - GeuseMaker developers
+extends_documentation_fragment:
+  - geusemaker.stack.stack
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
+"""
+
+EXAMPLES = r"""
+- name: Ensure the instance role and profile
+  geusemaker.stack.iam_instance_profile:
+    stack_name: demo
+    file_system_arn: arn:aws:elasticfilesystem:us-east-1:123456789012:file-system/fs-0123456789abcdef0
+  register: identity_profile
+"""
+
+RETURN = r"""
+role_name:
+  description: Name of the role (a placeholder in check mode when it would be created).
+  returned: always
+  type: str
+  sample: geusemaker-demo-us-east-1
+role_arn:
+  description: ARN of the role; null in check mode when it would be created.
+  returned: always
+  type: str
+  sample: arn:aws:iam::123456789012:role/geusemaker/geusemaker-demo-us-east-1
+instance_profile_name:
+  description: Name of the instance profile (a placeholder in check mode when it would be created).
+  returned: always
+  type: str
+  sample: geusemaker-demo-us-east-1
+instance_profile_arn:
+  description: ARN of the instance profile; null in check mode when it would be created.
+  returned: always
+  type: str
+  sample: arn:aws:iam::123456789012:instance-profile/geusemaker/geusemaker-demo-us-east-1
+"""
+
+from ansible_collections.geusemaker.stack.plugins.module_utils import iam_role, instance_profile
+from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackModule
+
+
+def main():
+    stack = StackModule(argument_spec=dict(file_system_arn=dict(type="str")))
+    role_name, role_arn = iam_role.ensure(stack, stack.params["file_system_arn"])
+    profile_name, profile_arn = instance_profile.ensure(stack, role_name)
+    stack.exit(
+        role_name=role_name,
+        role_arn=role_arn,
+        instance_profile_name=profile_name,
+        instance_profile_arn=profile_arn,
+    )
+
+
+if __name__ == "__main__":
+    main()
