@@ -1,0 +1,201 @@
+"""Integration fixtures: a moto server on loopback, a health stub, and a runner for the real playbooks.
+
+These tests refuse to run outside a network namespace with only loopback (scripts/test.sh uses unshare -n),
+so nothing they start can reach beyond 127.0.0.1.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import boto3
+import pytest
+
+from tests.support.health_stub import start_stub
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.path.dirname(sys.executable)
+REGION = "us-east-1"
+STACK_TAG = "geusemaker:stack"
+
+
+def only_loopback():
+    return sorted(os.listdir("/sys/class/net")) == ["lo"]
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def network_namespace():
+    if not only_loopback() and not os.environ.get("GEUSEMAKER_ALLOW_NETWORK"):
+        pytest.exit("integration tests run inside `unshare -n` (see scripts/test.sh)", returncode=2)
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory):
+    port = free_port()
+    log = open(tmp_path_factory.mktemp("moto") / "moto.log", "w")
+    env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true")
+    process = subprocess.Popen([os.path.join(BIN, "moto_server"), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log, env=env)
+    url = "http://127.0.0.1:{0}".format(port)
+    for _ in range(200):
+        try:
+            urllib.request.urlopen(url + "/moto-api/", timeout=1)
+            break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        pytest.fail("moto server did not start")
+    yield url
+    process.terminate()
+    process.wait(10)
+
+
+@pytest.fixture
+def aws(emulator, monkeypatch):
+    """A clean emulator, and this process's boto3 pointed at it."""
+    urllib.request.urlopen(urllib.request.Request(emulator + "/moto-api/reset", method="POST"), timeout=10)
+    for name, value in aws_env(emulator).items():
+        monkeypatch.setenv(name, value)
+    return Emulator(emulator)
+
+
+def aws_env(endpoint):
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+    }
+
+
+class Emulator:
+    def __init__(self, endpoint):
+        self.endpoint = endpoint
+        self.ec2 = boto3.client("ec2", region_name=REGION, endpoint_url=endpoint)
+        self.efs = boto3.client("efs", region_name=REGION, endpoint_url=endpoint)
+        self.ssm = boto3.client("ssm", region_name=REGION, endpoint_url=endpoint)
+        self.iam = boto3.client("iam", region_name=REGION, endpoint_url=endpoint)
+
+    def ami_id(self):
+        images = self.ec2.describe_images(Owners=["amazon"])["Images"]
+        return sorted(image["ImageId"] for image in images)[0]
+
+    def stack_resources(self, stack_name):
+        """Everything of the stack the emulator holds, by type (terminated instances aside)."""
+        tag = [{"Name": "tag:" + STACK_TAG, "Values": [stack_name]}]
+        found = {
+            "vpc": [v["VpcId"] for v in self.ec2.describe_vpcs(Filters=tag)["Vpcs"]],
+            "subnet": [s["SubnetId"] for s in self.ec2.describe_subnets(Filters=tag)["Subnets"]],
+            "internet_gateway": [g["InternetGatewayId"] for g in self.ec2.describe_internet_gateways(Filters=tag)["InternetGateways"]],
+            "route_table": [t["RouteTableId"] for t in self.ec2.describe_route_tables(Filters=tag)["RouteTables"]],
+            "security_group": [g["GroupId"] for g in self.ec2.describe_security_groups(Filters=tag)["SecurityGroups"]],
+            "instance": [
+                i["InstanceId"]
+                for r in self.ec2.describe_instances(Filters=tag)["Reservations"]
+                for i in r["Instances"]
+                if i["State"]["Name"] != "terminated"
+            ],
+        }
+        file_systems = [
+            fs for fs in self.efs.describe_file_systems()["FileSystems"]
+            if {t["Key"]: t["Value"] for t in fs.get("Tags", [])}.get(STACK_TAG) == stack_name
+        ]
+        found["file_system"] = [fs["FileSystemId"] for fs in file_systems]
+        found["mount_target"] = [
+            mt["MountTargetId"] for fs in file_systems for mt in self.efs.describe_mount_targets(FileSystemId=fs["FileSystemId"])["MountTargets"]
+        ]
+        found["ssm_parameter"] = [
+            p["Name"] for p in self.ssm.get_parameters_by_path(Path="/geusemaker/{0}/".format(stack_name), Recursive=True)["Parameters"]
+        ]
+        name = "geusemaker-{0}-{1}".format(stack_name, REGION)
+        found["iam_role"] = [r["RoleName"] for r in self.iam.list_roles(PathPrefix="/geusemaker/")["Roles"] if r["RoleName"] == name]
+        found["instance_profile"] = [
+            p["InstanceProfileName"] for p in self.iam.list_instance_profiles(PathPrefix="/geusemaker/")["InstanceProfiles"]
+            if p["InstanceProfileName"] == name
+        ]
+        return {kind: sorted(ids) for kind, ids in found.items() if ids}
+
+    def secrets(self, stack_name):
+        parameters = self.ssm.get_parameters_by_path(Path="/geusemaker/{0}/".format(stack_name), WithDecryption=True)["Parameters"]
+        return {p["Name"].rsplit("/", 1)[1]: p["Value"] for p in parameters}
+
+
+class Run:
+    def __init__(self, completed):
+        self.rc = completed.returncode
+        self.stdout = completed.stdout
+        self.stderr = completed.stderr
+
+    @property
+    def output(self):
+        return self.stdout + self.stderr
+
+    def recap(self):
+        """PLAY RECAP counters of localhost."""
+        for line in self.stdout.splitlines():
+            if line.startswith("localhost") and "ok=" in line:
+                return {k: int(v) for k, v in (item.split("=") for item in line.split(":", 1)[1].split())}
+        raise AssertionError("no PLAY RECAP in:\n" + self.output[-3000:])
+
+
+@pytest.fixture
+def state_dir(tmp_path):
+    return str(tmp_path / "stacks")
+
+
+@pytest.fixture
+def playbook(aws, state_dir, tmp_path):
+    """playbook("deploy", stack_name=..., **extra_vars) runs the real playbook against the emulator."""
+
+    def run(name, *options, **extra_vars):
+        extra_vars.setdefault("state_dir", state_dir)
+        env = dict(os.environ, **aws_env(aws.endpoint))
+        env.update(
+            PATH=BIN + os.pathsep + os.environ["PATH"],
+            ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
+            ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
+            ANSIBLE_NOCOLOR="1",
+            ANSIBLE_FORCE_COLOR="0",
+        )
+        command = [os.path.join(BIN, "ansible-playbook"), "playbooks/{0}.yml".format(name), "-e", json.dumps(extra_vars)] + list(options)
+        completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+        return Run(completed)
+
+    return run
+
+
+@pytest.fixture
+def healthy_url():
+    url, stop = start_stub("healthy")
+    yield url
+    stop()
+
+
+@pytest.fixture
+def deploy_vars(aws, healthy_url):
+    """What a test deploy passes: an image the emulator has, a loopback health check, short timeouts."""
+    return {
+        "ami_id": aws.ami_id(),
+        "instance_type": "t3.medium",
+        "health_check_url": healthy_url,
+        "health_check_timeout": 20,
+        "instance_timeout": 60,
+        "rollback_timeout": 120,
+        "allowed_cidrs": ["203.0.113.0/24"],
+    }
+
+
+def load_state(state_dir, stack_name):
+    with open(os.path.join(state_dir, stack_name + ".json")) as handle:
+        return json.load(handle)

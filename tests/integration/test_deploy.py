@@ -1,0 +1,200 @@
+"""Issue 2 acceptance: real ansible-playbook runs against the emulator, asserting on what it holds."""
+
+import base64
+import gzip
+import os
+import stat
+import subprocess
+
+from tests.integration.conftest import load_state
+
+ALL_TYPES = {
+    "vpc", "subnet", "internet_gateway", "route_table", "security_group", "file_system", "mount_target",
+    "ssm_parameter", "iam_role", "instance_profile", "instance",
+}
+
+
+def user_data_of(aws, instance_id):
+    encoded = aws.ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")["UserData"]["Value"]
+    return gzip.decompress(base64.b64decode(encoded)).decode("utf-8")
+
+
+def assert_wiring(aws, held):
+    ec2 = aws.ec2
+    vpc_id = held["vpc"][0]
+    assert ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsSupport")["EnableDnsSupport"]["Value"]
+    assert ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute="enableDnsHostnames")["EnableDnsHostnames"]["Value"]
+    subnets = ec2.describe_subnets(SubnetIds=held["subnet"])["Subnets"]
+    assert len(subnets) == 2 and {s["VpcId"] for s in subnets} == {vpc_id}
+    assert len({s["AvailabilityZone"] for s in subnets}) == 2
+    assert all(s["MapPublicIpOnLaunch"] for s in subnets)
+    igw = ec2.describe_internet_gateways(InternetGatewayIds=held["internet_gateway"])["InternetGateways"][0]
+    assert [a["VpcId"] for a in igw["Attachments"]] == [vpc_id]
+    table = ec2.describe_route_tables(RouteTableIds=held["route_table"])["RouteTables"][0]
+    assert any(r.get("DestinationCidrBlock") == "0.0.0.0/0" and r.get("GatewayId") == igw["InternetGatewayId"] for r in table["Routes"])
+    assert sorted(a["SubnetId"] for a in table["Associations"] if a.get("SubnetId")) == held["subnet"]
+    group = ec2.describe_security_groups(GroupIds=held["security_group"])["SecurityGroups"][0]
+    rules = sorted(
+        (p["IpProtocol"], p.get("FromPort"), p.get("ToPort"), tuple(r["CidrIp"] for r in p.get("IpRanges", [])),
+         tuple(g["GroupId"] for g in p.get("UserIdGroupPairs", [])))
+        for p in group["IpPermissions"]
+    )
+    assert rules == [("tcp", 443, 443, ("203.0.113.0/24",), ()), ("tcp", 2049, 2049, (), (group["GroupId"],))]
+    mount_targets = aws.efs.describe_mount_targets(FileSystemId=held["file_system"][0])["MountTargets"]
+    assert sorted(m["SubnetId"] for m in mount_targets) == held["subnet"]
+    for mount_target in mount_targets:
+        groups = aws.efs.describe_mount_target_security_groups(MountTargetId=mount_target["MountTargetId"])["SecurityGroups"]
+        assert groups == [group["GroupId"]]
+    assert aws.efs.describe_file_systems(FileSystemId=held["file_system"][0])["FileSystems"][0]["Encrypted"]
+    instance = ec2.describe_instances(InstanceIds=held["instance"])["Reservations"][0]["Instances"][0]
+    assert instance["SubnetId"] in held["subnet"]
+    assert [g["GroupId"] for g in instance["SecurityGroups"]] == [group["GroupId"]]
+    assert instance["IamInstanceProfile"]["Arn"].endswith("/geusemaker/" + held["instance_profile"][0])
+    assert instance["MetadataOptions"]["HttpTokens"] == "required"
+
+
+def assert_user_data(aws, instance_id, secrets, tmp_path):
+    script = user_data_of(aws, instance_id)
+    path = tmp_path / "user_data.sh"
+    path.write_text(script)
+    assert subprocess.run(["bash", "-n", str(path)], capture_output=True).returncode == 0
+    for service in ("n8n", "ollama", "qdrant", "crawl4ai", "postgres"):
+        assert service in script.lower()
+    for value in secrets.values():
+        assert value not in script
+
+
+def test_deploy_rerun_adopt_destroy(aws, playbook, deploy_vars, state_dir, tmp_path):
+    stack = "life"
+    first = playbook("deploy", stack_name=stack, **deploy_vars)
+    assert first.rc == 0, first.output[-4000:]
+    held = aws.stack_resources(stack)
+    assert set(held) == ALL_TYPES, held
+    assert len(held["subnet"]) == 2 and len(held["mount_target"]) == 2 and len(held["instance"]) == 1
+    assert_wiring(aws, held)
+    secrets = aws.secrets(stack)
+    assert set(secrets) == {"db_password", "n8n_encryption_key"}
+    assert_user_data(aws, held["instance"][0], secrets, tmp_path)
+    assert "aws ssm get-parameters-by-path" in first.stdout and "/ollama/" in first.stdout
+
+    # The state lists every created resource, and nothing else, as created; mode 0600.
+    state_path = os.path.join(state_dir, stack + ".json")
+    assert stat.S_IMODE(os.stat(state_path).st_mode) == 0o600
+    state = load_state(state_dir, stack)
+    assert state["status"] == "deployed"
+    recorded = {}
+    for entry in state["resources"]:
+        assert entry["provenance"] == "created" and entry["status"] == "present", entry
+        recorded.setdefault(entry["type"], []).append(entry["id"])
+    assert {k: sorted(v) for k, v in recorded.items()} == held
+    for value in secrets.values():
+        assert value not in open(state_path).read() and value not in first.output
+
+    # A re-run creates and changes nothing; the secrets keep their values.
+    again = playbook("deploy", stack_name=stack, **deploy_vars)
+    assert again.rc == 0, again.output[-4000:]
+    assert again.recap()["changed"] == 0, again.stdout[-6000:]
+    assert aws.stack_resources(stack) == held
+    assert aws.secrets(stack) == secrets
+
+    # Without its ledger, the stack is adopted, not duplicated.
+    os.remove(state_path)
+    adopted = playbook("deploy", stack_name=stack, **deploy_vars)
+    assert adopted.rc == 0, adopted.output[-4000:]
+    assert aws.stack_resources(stack) == held
+    state = load_state(state_dir, stack)
+    assert {e["provenance"] for e in state["resources"]} == {"adopted"}
+    assert {k: sorted(e["id"] for e in state["resources"] if e["type"] == k) for k in held} == held
+
+    listed = playbook("list")
+    assert listed.rc == 0 and stack in listed.stdout and "deployed" in listed.stdout
+
+    # destroy leaves nothing of the stack.
+    destroyed = playbook("destroy", stack_name=stack)
+    assert destroyed.rc == 0, destroyed.output[-4000:]
+    assert aws.stack_resources(stack) == {}
+    state = load_state(state_dir, stack)
+    assert state["status"] == "destroyed"
+    assert {e["status"] for e in state["resources"]} == {"deleted"}
+
+
+def test_check_mode_creates_nothing(aws, playbook, deploy_vars, state_dir):
+    run = playbook("deploy", "--check", stack_name="dry", **deploy_vars)
+    assert run.rc == 0, run.output[-4000:]
+    assert aws.stack_resources("dry") == {}
+    assert not os.path.exists(os.path.join(state_dir, "dry.json"))
+    for planned in ("vpc vpc", "file_system", "instance instance-0", "security_group"):
+        assert planned in run.stdout, run.stdout[-4000:]
+
+
+def test_reused_vpc_is_recorded_and_untouched(aws, playbook, deploy_vars, state_dir):
+    ec2 = aws.ec2
+    vpc_id = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
+    igw_id = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+    table_id = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=table_id, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
+    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
+    subnet_ids = []
+    for index, zone in enumerate(zones):
+        subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.77.{0}.0/24".format(index), AvailabilityZone=zone)["Subnet"]["SubnetId"]
+        ec2.associate_route_table(RouteTableId=table_id, SubnetId=subnet_id)
+        subnet_ids.append(subnet_id)
+
+    def snapshot():
+        return (
+            ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"],
+            ec2.describe_subnets(SubnetIds=subnet_ids)["Subnets"],
+            ec2.describe_internet_gateways(InternetGatewayIds=[igw_id])["InternetGateways"],
+            ec2.describe_route_tables(RouteTableIds=[table_id])["RouteTables"],
+        )
+
+    before = snapshot()
+    run = playbook("deploy", stack_name="reuse", vpc_id=vpc_id, subnet_ids=subnet_ids, **deploy_vars)
+    assert run.rc == 0, run.output[-4000:]
+    assert snapshot() == before
+    held = aws.stack_resources("reuse")
+    for network_type in ("vpc", "subnet", "internet_gateway", "route_table"):
+        assert network_type not in held
+    state = load_state(state_dir, "reuse")
+    reused = sorted((e["type"], e["id"]) for e in state["resources"] if e["provenance"] == "reused")
+    assert reused == sorted([("vpc", vpc_id)] + [("subnet", s) for s in subnet_ids])
+    instance = ec2.describe_instances(InstanceIds=held["instance"])["Reservations"][0]["Instances"][0]
+    assert instance["SubnetId"] in subnet_ids
+
+    destroyed = playbook("destroy", stack_name="reuse")
+    assert destroyed.rc == 0, destroyed.output[-4000:]
+    assert aws.stack_resources("reuse") == {}
+    assert snapshot() == before
+
+
+def test_failing_health_check_is_degraded_not_torn_down(aws, playbook, deploy_vars, state_dir):
+    from tests.support.health_stub import start_stub
+
+    url, stop = start_stub("unhealthy")
+    try:
+        run = playbook("deploy", stack_name="sick", **dict(deploy_vars, health_check_url=url, health_check_timeout=3))
+    finally:
+        stop()
+    assert run.rc == 0, run.output[-4000:]
+    assert load_state(state_dir, "sick")["status"] == "degraded"
+    assert set(aws.stack_resources("sick")) == ALL_TYPES
+    assert "DEGRADED" in run.stdout
+
+
+def test_bad_input_stops_before_anything_is_created(aws, playbook, deploy_vars, state_dir):
+    cases = [
+        (dict(stack_name="Bad_Name"), "stack_name 'Bad_Name' is invalid"),
+        (dict(stack_name="../x"), "stack_name '../x' is invalid"),
+        (dict(stack_name="ok-name", allowed_cidrs=["10.0.0.0/33"]), "allowed_cidrs: '10.0.0.0/33' is not a CIDR block"),
+        (dict(stack_name="ok-name", rollback="maybe"), "'rollback'"),
+        (dict(stack_name="ok-name", instance_timeout=-5), "instance_timeout must be a positive number"),
+        (dict(stack_name="ok-name", vpc_id="vpc-00000000", subnet_ids=["subnet-00000000"]), "vpc_id vpc-00000000 cannot be used"),
+        (dict(stack_name="ok-name", aws_region="mars-north-1"), "aws_region 'mars-north-1' is not an AWS region"),
+    ]
+    for case, expected in cases:
+        run = playbook("deploy", **dict(deploy_vars, **case))
+        assert run.rc != 0, case
+        assert expected in run.output, (case, run.output[-2000:])
+    assert aws.stack_resources("ok-name") == {}
+    assert not os.path.exists(os.path.join(state_dir, "ok-name.json"))
