@@ -141,26 +141,38 @@ def test_reused_vpc_is_recorded_and_untouched(aws, playbook, deploy_vars, state_
         ec2.associate_route_table(RouteTableId=table_id, SubnetId=subnet_id)
         subnet_ids.append(subnet_id)
 
+    group_id = ec2.create_security_group(GroupName="users-own", Description="the user's", VpcId=vpc_id)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "192.0.2.0/24"}]}])
+
     def snapshot():
+        # Free addresses are left out: the stack's instance and mount targets use some (and the emulator
+        # never frees a terminated instance's ENI); that is use, not a change to the user's network.
+        subnets = [
+            {k: v for k, v in s.items() if k != "AvailableIpAddressCount"}
+            for s in ec2.describe_subnets(SubnetIds=subnet_ids)["Subnets"]
+        ]
         return (
+            ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"],
             ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"],
-            ec2.describe_subnets(SubnetIds=subnet_ids)["Subnets"],
+            subnets,
             ec2.describe_internet_gateways(InternetGatewayIds=[igw_id])["InternetGateways"],
             ec2.describe_route_tables(RouteTableIds=[table_id])["RouteTables"],
         )
 
     before = snapshot()
-    run = playbook("deploy", stack_name="reuse", vpc_id=vpc_id, subnet_ids=subnet_ids, **deploy_vars)
+    run = playbook("deploy", stack_name="reuse", vpc_id=vpc_id, subnet_ids=subnet_ids, security_group_id=group_id, **deploy_vars)
     assert run.rc == 0, run.output[-4000:]
     assert snapshot() == before
     held = aws.stack_resources("reuse")
-    for network_type in ("vpc", "subnet", "internet_gateway", "route_table"):
+    for network_type in ("vpc", "subnet", "internet_gateway", "route_table", "security_group"):
         assert network_type not in held
     state = load_state(state_dir, "reuse")
     reused = sorted((e["type"], e["id"]) for e in state["resources"] if e["provenance"] == "reused")
-    assert reused == sorted([("vpc", vpc_id)] + [("subnet", s) for s in subnet_ids])
+    assert reused == sorted([("vpc", vpc_id), ("security_group", group_id)] + [("subnet", s) for s in subnet_ids])
     instance = ec2.describe_instances(InstanceIds=held["instance"])["Reservations"][0]["Instances"][0]
     assert instance["SubnetId"] in subnet_ids
+    assert [g["GroupId"] for g in instance["SecurityGroups"]] == [group_id]
 
     destroyed = playbook("destroy", stack_name="reuse")
     assert destroyed.rc == 0, destroyed.output[-4000:]
