@@ -17,7 +17,7 @@ exec unshare -n -- bash -c '
   python tests/support/health_stub.py --port 8443 --mode healthy >"$run_dir/stub.log" 2>&1 &
   stub_pid=$!
   trap "kill $moto_pid $stub_pid 2>/dev/null || true" EXIT
-  export AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_ACCESS_KEY_ID=demo AWS_SECRET_ACCESS_KEY=demo AWS_REGION=us-east-1
+  export AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_ACCESS_KEY_ID=emulator-access-key AWS_SECRET_ACCESS_KEY=emulator-secret-key AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
   for _ in $(seq 100); do python -c "import urllib.request; urllib.request.urlopen(\"http://127.0.0.1:5000/moto-api/\")" 2>/dev/null && break; sleep 0.1; done
   ami=$(python -c "import boto3; print(sorted(i[\"ImageId\"] for i in boto3.client(\"ec2\").describe_images(Owners=[\"amazon\"])[\"Images\"])[0])")
   state_dir="$PWD/$run_dir/stacks"
