@@ -127,6 +127,23 @@ class Emulator:
         ]
         return {kind: sorted(ids) for kind, ids in found.items() if ids}
 
+    def stack_tags(self, stack_name):
+        """{type: tags} of one resource of each taggable type (mount targets cannot be tagged)."""
+        held = self.stack_resources(stack_name)
+
+        def as_dict(tags):
+            return {t["Key"]: t["Value"] for t in tags}
+
+        found = {
+            resource_type: as_dict(self.ec2.describe_tags(Filters=[{"Name": "resource-id", "Values": [held[resource_type][0]]}])["Tags"])
+            for resource_type in ("vpc", "subnet", "internet_gateway", "route_table", "security_group", "instance")
+        }
+        found["file_system"] = as_dict(self.efs.list_tags_for_resource(ResourceId=held["file_system"][0])["Tags"])
+        found["ssm_parameter"] = as_dict(
+            self.ssm.list_tags_for_resource(ResourceType="Parameter", ResourceId=held["ssm_parameter"][0])["TagList"])
+        found["iam_role"] = as_dict(self.iam.list_role_tags(RoleName=held["iam_role"][0])["Tags"])
+        return found
+
     def secrets(self, stack_name):
         parameters = self.ssm.get_parameters_by_path(Path="/geusemaker/{0}/".format(stack_name), WithDecryption=True)["Parameters"]
         return {p["Name"].rsplit("/", 1)[1]: p["Value"] for p in parameters}

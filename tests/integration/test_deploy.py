@@ -66,10 +66,12 @@ def assert_user_data(aws, instance_id, secrets, tmp_path):
 
 def test_deploy_rerun_adopt_destroy(aws, playbook, deploy_vars, state_dir, tmp_path):
     stack = "life"
-    first = playbook("deploy", stack_name=stack, **deploy_vars)
+    first = playbook("deploy", stack_name=stack, tags={"team": "ai"}, **deploy_vars)
     assert first.rc == 0, first.output[-4000:]
     held = aws.stack_resources(stack)
     assert set(held) == ALL_TYPES, held
+    for resource_type, tags in aws.stack_tags(stack).items():
+        assert tags["geusemaker:stack"] == stack and tags["team"] == "ai", (resource_type, tags)
     assert len(held["subnet"]) == 2 and len(held["mount_target"]) == 2 and len(held["instance"]) == 1
     assert_wiring(aws, held)
     secrets = aws.secrets(stack)
