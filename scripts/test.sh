@@ -10,5 +10,5 @@ exec unshare -n -- bash -c '
   set -euo pipefail
   ip link set lo up
   python -m pytest tests/unit tests/integration \
-    --cov=ansible_collections.geusemaker.stack.plugins.module_utils --cov-report=term-missing:skip-covered --cov-fail-under=90 -p no:cacheprovider "$@"
+    --cov=ansible_collections.geusemaker.stack.plugins.module_utils --cov=ansible_collections.geusemaker.stack.plugins.callback --cov-report=term-missing:skip-covered --cov-fail-under=90 -p no:cacheprovider "$@"
 ' test.sh "$@"

@@ -252,7 +252,8 @@ def ensure(stack, count, instance_type, ami_id, subnet_ids, security_group_id, i
         if found is not None:
             stack.record("instance", found["InstanceId"], "adopted", key=key, subnet_id=found.get("SubnetId"),
                          security_group_id=group_of(found),
-                         instance_profile=profile_name_of(found), lifecycle=lifecycle_of(found))
+                         instance_profile=profile_name_of(found), lifecycle=lifecycle_of(found),
+                         instance_type=found.get("InstanceType"))
             result = dict(summary(found), warnings=[])
             if found["State"]["Name"] in ("pending", "running"):
                 waiting.append(found["InstanceId"])
@@ -276,7 +277,7 @@ def ensure(stack, count, instance_type, ami_id, subnet_ids, security_group_id, i
         item, warnings = launch(stack, key, subnet_id, spec, device_name, deadline, clock, sleep)
         stack.record("instance", item["InstanceId"], "created", key=key, subnet_id=subnet_id,
                      security_group_id=security_group_id, instance_profile=instance_profile_name,
-                     lifecycle=lifecycle_of(item))
+                     lifecycle=lifecycle_of(item), instance_type=instance_type)
         waiting.append(item["InstanceId"])
         results.append(dict(summary(item), warnings=warnings))
     if waiting:

@@ -38,6 +38,47 @@ COMMANDS = {
 }
 
 
+# Estimated on-demand USD per hour in us-east-1, for the warning that lists what a failed run left.
+# Spot is usually much less. Resources missing here cost nothing by the hour (or are billed by use).
+INSTANCE_HOURLY_USD = {
+    "g4dn.xlarge": 0.526,
+    "g4dn.2xlarge": 0.752,
+    "g5.xlarge": 1.006,
+    "g5.2xlarge": 1.212,
+    "g6.xlarge": 0.805,
+    "t3.medium": 0.0416,
+    "t3.large": 0.0832,
+    "m5.large": 0.096,
+}
+USAGE_BILLED = {
+    "file_system": "billed by stored GB (about USD 0.30 per GB-month)",
+    "ssm_parameter": "free (standard parameter)",
+}
+
+
+def hourly_cost(entry):
+    """A short cost note for a leftover resource, or None when it has no hourly cost."""
+    if entry["type"] == "instance":
+        price = INSTANCE_HOURLY_USD.get(entry.get("instance_type"))
+        if price is None:
+            return "hourly cost of {0} unknown; see aws.amazon.com/ec2/pricing".format(entry.get("instance_type") or "its type")
+        return "about USD {0:.3f}/hour on-demand ({1}){2}".format(
+            price, entry["instance_type"], ", less as spot" if entry.get("lifecycle") == "spot" else "")
+    return USAGE_BILLED.get(entry["type"])
+
+
+def leftovers_warning(document):
+    """The warning of a failed run that deleted nothing: every resource left, with its cost where it has one."""
+    lines = []
+    for entry in deletion_order(owned_entries(document)):
+        cost = hourly_cost(entry)
+        lines.append("{0} {1}{2}".format(entry["type"], entry["id"], " ({0})".format(cost) if cost else ""))
+    if not lines:
+        return None
+    return "rollback=false: nothing was deleted; {0} resource(s) of stack {1} are left: {2}. Destroy them with: " \
+        "ansible-playbook playbooks/destroy.yml -e stack_name={1}".format(len(lines), document["stack_name"], "; ".join(lines))
+
+
 def _fill(template, entry, region):
     values = dict(entry, r=entry.get("region") or region)
     values.setdefault("file_system_id", entry["id"])
@@ -73,8 +114,9 @@ def recovery_options(document):
         options.append(
             (
                 "Continue with warning",
-                "the instance, EFS and network are usable now; check the services again (nothing else changes) with: "
-                "ansible-playbook playbooks/deploy.yml -e stack_name={0}".format(stack_name),
+                "the instance, EFS and network are usable now; look at the instance's /geusemaker/status.json and "
+                "its boot log (/var/log/geusemaker-boot.log, through SSM Session Manager), then check the services "
+                "again (nothing else runs) with: ansible-playbook playbooks/check.yml -e stack_name={0}".format(stack_name),
             )
         )
     options += [

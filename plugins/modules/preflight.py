@@ -72,6 +72,13 @@ options:
     description: Whether a critical failure rolls back (checked here so a bad value stops the run early).
     type: bool
     default: true
+  on_failure:
+    description:
+      - What a critical failure does. V(rollback) follows O(rollback). V(prompt) asks on a terminal which recovery
+        option to take, and falls back to O(rollback) without one (AWX). Checked here only.
+    type: str
+    choices: [rollback, prompt]
+    default: rollback
   health_check:
     description: Whether the services are health-checked (checked here only).
     type: bool
@@ -154,6 +161,7 @@ def main():
             instance_timeout=dict(type="int", default=600),
             health_check_timeout=dict(type="int", default=900),
             rollback=dict(type="bool", default=True),
+            on_failure=dict(type="str", choices=["rollback", "prompt"], default="rollback"),
             health_check=dict(type="bool", default=True),
             use_spot=dict(type="bool", default=True),
         )

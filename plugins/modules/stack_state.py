@@ -27,6 +27,11 @@ options:
   outputs:
     description: Values worth keeping for the user (service URLs, instance ids); never secrets.
     type: dict
+  warn_leftovers:
+    description: Warn with every owned resource still recorded as existing, and its estimated cost (a failed run
+      that rolled nothing back).
+    type: bool
+    default: false
 author:
   - GeuseMaker developers
 extends_documentation_fragment:
@@ -55,6 +60,7 @@ state_file:
 """
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import STACK_STATUSES
+from ansible_collections.geusemaker.stack.plugins.module_utils.recovery import leftovers_warning
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackModule
 from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import iso, utc_now
 
@@ -69,6 +75,7 @@ def main():
             failure=dict(type="dict"),
             clear_failure=dict(type="bool", default=False),
             outputs=dict(type="dict"),
+            warn_leftovers=dict(type="bool", default=False),
         )
     )
     params = stack.params
@@ -82,6 +89,10 @@ def main():
     if params["outputs"] is not None:
         document["outputs"] = params["outputs"]
     stack.ledger.set_status(status, failure=failure, clear_failure=params["clear_failure"])
+    if params["warn_leftovers"]:
+        warning = leftovers_warning(stack.ledger.document)
+        if warning:
+            stack.module.warn(warning)
     stack.exit(status=status, state_file=stack.store.location(stack.stack_name))
 
 

@@ -55,3 +55,26 @@ def test_report_with_nothing_left(store):
     ledger.set_status("rolled_back")
     text = "\n".join(recovery.report(ledger.document, "/tmp/s1.json"))
     assert "Resources still existing (0)" in text and "None." in text
+
+
+def test_leftovers_warning_lists_every_owned_resource_with_cost(store):
+    document = failed_document(store)
+    entry = next(e for e in document["resources"] if e["type"] == "instance")
+    entry.update(instance_type="g4dn.xlarge", lifecycle="spot")
+    warning = recovery.leftovers_warning(document)
+    assert "6 resource(s) of stack s1 are left" in warning
+    assert "instance i-1 (about USD 0.526/hour on-demand (g4dn.xlarge), less as spot)" in warning
+    assert "vpc-user" not in warning and "db_password" not in warning
+    assert "playbooks/destroy.yml -e stack_name=s1" in warning
+
+
+def test_hourly_cost_notes():
+    assert recovery.hourly_cost({"type": "instance", "instance_type": "t3.medium"}) == "about USD 0.042/hour on-demand (t3.medium)"
+    assert "unknown" in recovery.hourly_cost({"type": "instance", "instance_type": "x9.huge"})
+    assert "GB-month" in recovery.hourly_cost({"type": "file_system"})
+    assert recovery.hourly_cost({"type": "vpc"}) is None
+
+
+def test_nothing_left_means_no_warning(store):
+    ledger = Ledger.open(store, "s2", "eu-west-1", persist=False)
+    assert recovery.leftovers_warning(ledger.document) is None

@@ -1,0 +1,132 @@
+"""The recovery callback on a recorded set of events: failure added, status kept, report written and shown."""
+
+import os
+import stat
+
+import pytest
+
+from ansible_collections.geusemaker.stack.plugins.callback.recovery import CallbackModule
+from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import Ledger
+
+
+class Task:
+    def __init__(self, name, action):
+        self.name = name
+        self.action = action
+
+    def get_name(self):
+        return self.name
+
+
+class Result:
+    def __init__(self, task, result):
+        self._task = task
+        self._result = result
+
+
+class Play:
+    def __init__(self, extra_vars):
+        self.extra_vars = extra_vars
+
+    def get_variable_manager(self):
+        return self
+
+
+class Display:
+    def __init__(self):
+        self.shown, self.warnings = [], []
+
+    def display(self, text, stderr=False):
+        self.shown.append(text)
+
+    def warning(self, text):
+        self.warnings.append(text)
+
+
+RUN_INSTANCES_FAILED = Result(
+    Task("Ensure the instances are running", "geusemaker.stack.instance"),
+    {"msg": "cannot launch instance-0: InsufficientInstanceCapacity", "resource_type": "instance",
+     "error_code": "InsufficientInstanceCapacity"},
+)
+RESCUE_FAIL = Result(Task("Stop the run as failed", "ansible.builtin.fail"), {"msg": "Deploy of s1 failed"})
+
+
+def replay(state_dir, events, stack_name="s1"):
+    callback = CallbackModule()
+    callback._display = Display()
+    callback.v2_playbook_on_play_start(Play({"stack_name": stack_name, "state_dir": state_dir}))
+    for event in events:
+        callback.v2_runner_on_failed(event)
+    callback.v2_playbook_on_stats(None)
+    return callback._display
+
+
+def leave_stack(store, status, failure=None):
+    ledger = Ledger.open(store, "s1", "us-east-1")
+    ledger.record("vpc", "vpc-1", "created")
+    ledger.record("instance", "i-1", "created", instance_type="g4dn.xlarge")
+    ledger.record("subnet", "subnet-user", "reused")
+    ledger.set_status(status, failure=failure)
+    return ledger
+
+
+def test_failed_run_gets_its_failure_and_a_report(store):
+    leave_stack(store, "failed")
+    shown = replay(store.root, [RUN_INSTANCES_FAILED, RESCUE_FAIL]).shown
+    document = store.load("s1")
+    assert document["status"] == "failed"
+    failure = document["failure"]
+    assert failure["task"] == "Ensure the instances are running"
+    assert (failure["resource_type"], failure["error_code"], failure["critical"]) == ("instance", "InsufficientInstanceCapacity", True)
+    assert failure["at"].endswith("Z") or "+00:00" in failure["at"]
+    path = os.path.join(store.root, "s1.recovery.md")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    text = open(path).read()
+    assert "i-1" in text and "vpc-1" in text and "subnet-user" not in text
+    assert text.index("i-1") < text.index("vpc-1")  # deletion order
+    assert "aws ec2 terminate-instances --region us-east-1 --instance-ids i-1" in text
+    assert "https://us-east-1.console.aws.amazon.com/ec2/home?region=us-east-1#InstanceDetails:instanceId=i-1" in text
+    for option in ("Retry the failed step", "Roll back and abort", "Manual intervention"):
+        assert option in text
+    assert text.strip() in shown[0]
+
+
+def test_recorded_failure_and_teardown_status_are_kept(store):
+    recorded = {"task": "Ensure the VPC", "resource_type": "vpc", "error_code": "VpcLimitExceeded",
+                "error_message": "limit", "critical": True, "at": "2026-01-01T00:00:00Z"}
+    leave_stack(store, "rolled_back", failure=recorded)
+    replay(store.root, [RUN_INSTANCES_FAILED])
+    document = store.load("s1")
+    assert document["status"] == "rolled_back"
+    assert document["failure"] == recorded
+
+
+def test_degraded_run_offers_continue_and_keeps_status(store):
+    leave_stack(store, "degraded")
+    replay(store.root, [])
+    assert store.load("s1")["status"] == "degraded"
+    text = open(os.path.join(store.root, "s1.recovery.md")).read()
+    assert "Continue with warning" in text and "playbooks/check.yml -e stack_name=s1" in text
+
+
+@pytest.mark.parametrize("status", ["deployed", "destroyed"])
+def test_healthy_or_destroyed_stack_gets_no_report(store, status):
+    leave_stack(store, status)
+    assert replay(store.root, [RUN_INSTANCES_FAILED]).shown == []
+    assert not os.path.exists(os.path.join(store.root, "s1.recovery.md"))
+    assert store.load("s1")["failure"] is None
+
+
+def test_ignored_and_bookkeeping_failures_are_not_the_failure(store):
+    leave_stack(store, "failed")
+    callback = CallbackModule()
+    callback._display = Display()
+    callback.v2_playbook_on_play_start(Play({"stack_name": "s1", "state_dir": store.root}))
+    callback.v2_runner_on_failed(RUN_INSTANCES_FAILED, ignore_errors=True)
+    callback.v2_runner_on_failed(RESCUE_FAIL)
+    assert callback.first_failure is None
+
+
+def test_no_stack_or_no_state_does_nothing(store, tmp_path):
+    assert replay(store.root, [RUN_INSTANCES_FAILED], stack_name=None).shown == []
+    assert replay(str(tmp_path / "empty"), [RUN_INSTANCES_FAILED]).shown == []
