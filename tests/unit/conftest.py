@@ -22,14 +22,20 @@ def aws(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    # Loading AWS's managed policies costs seconds; the IAM tests that attach one turn it on.
+    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "false")
     with mock_aws():
         yield
 
 
+# One session for the whole run: botocore caches the service models it loads per session, and loading
+# the EC2 model again for every test costs about a second.
+SESSION = boto3.session.Session(region_name=REGION)
+
+
 def make_clients():
     retry = AWSRetry.jittered_backoff(retries=2, delay=0.01, max_delay=0.02)
-    return Clients(lambda service: RetryingBotoClientWrapper(boto3.client(service, region_name=REGION), retry))
+    return Clients(lambda service: RetryingBotoClientWrapper(SESSION.client(service, region_name=REGION), retry))
 
 
 @pytest.fixture

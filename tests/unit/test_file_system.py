@@ -1,12 +1,12 @@
 import os
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from ansible_collections.geusemaker.stack.plugins.module_utils import file_system
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import KEY_TAG, STACK_TAG, efs_creation_token
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackFailure
+from tests.unit.conftest import SESSION
 
 REGION = "us-east-1"
 TOKEN = efs_creation_token("unit", REGION)
@@ -139,7 +139,7 @@ def test_check_mode_finds_an_existing_one(make_stack, store, fake_time):
 
 
 def test_lost_create_response_is_looked_up_and_recorded_created(stack, store, monkeypatch, fake_time):
-    existing = boto3.client("efs", region_name=REGION).create_file_system(CreationToken=TOKEN, Encrypted=True)
+    existing = SESSION.client("efs", region_name=REGION).create_file_system(CreationToken=TOKEN, Encrypted=True)
     calls = []
 
     def not_found_once(efs, stack_name, region):
@@ -255,7 +255,7 @@ def test_adopted_file_system_still_creating_is_waited_for(make_stack, monkeypatc
 
 def test_delete_exists_discover(stack, fake_time):
     file_system_id, _ = run(stack, fake_time)
-    other = boto3.client("efs", region_name=REGION)
+    other = SESSION.client("efs", region_name=REGION)
     tagged = other.create_file_system(
         CreationToken="stray", Tags=[{"Key": STACK_TAG, "Value": "unit"}]
     )["FileSystemId"]

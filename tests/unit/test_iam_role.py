@@ -8,6 +8,12 @@ from ansible_collections.geusemaker.stack.plugins.module_utils import iam_role
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import IAM_PATH, KEY_TAG, STACK_TAG
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackFailure
 
+
+@pytest.fixture(autouse=True)
+def managed_policies(aws, monkeypatch):
+    """The role attaches AmazonSSMManagedInstanceCore, which the emulator has only with its managed policies."""
+    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+
 NAME = "geusemaker-unit-us-east-1"
 SSM_CORE = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 FS_ARN = "arn:aws:elasticfilesystem:us-east-1:123456789012:file-system/fs-0123456789abcdef0"

@@ -2,13 +2,13 @@ import base64
 import gzip
 import os
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 from ansible_collections.geusemaker.stack.plugins.module_utils import instance
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import STACK_TAG
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackFailure
+from tests.unit.conftest import SESSION
 
 SCRIPT = "#!/bin/bash\necho geusemaker\n"
 PROFILE = "geusemaker-unit-us-east-1"
@@ -29,10 +29,8 @@ class FakeTime:
 
 @pytest.fixture
 def network(aws, monkeypatch):
-    # Describing moto's Amazon images, or loading its managed policies, costs seconds per test.
-    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "false")
-    ec2 = boto3.client("ec2", region_name="us-east-1")
-    boto3.client("iam", region_name="us-east-1").create_instance_profile(InstanceProfileName=PROFILE)
+    ec2 = SESSION.client("ec2", region_name="us-east-1")
+    SESSION.client("iam", region_name="us-east-1").create_instance_profile(InstanceProfileName=PROFILE)
     image_id = ec2.register_image(Name="geusemaker-unit", RootDeviceName="/dev/xvda")["ImageId"]
     image = ec2.describe_images(ImageIds=[image_id])["Images"][0]
     subnets = sorted(ec2.describe_subnets()["Subnets"], key=lambda s: s["AvailabilityZone"])
