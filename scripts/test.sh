@@ -9,6 +9,6 @@ export PATH="$root/.venv/bin:$PATH"
 exec unshare -n -- bash -c '
   set -euo pipefail
   ip link set lo up
-  python -m pytest tests/unit tests/integration \
+  python -m pytest -n auto tests/unit tests/integration \
     --cov=ansible_collections.geusemaker.stack.plugins.module_utils --cov=ansible_collections.geusemaker.stack.plugins.callback --cov-report=term-missing:skip-covered --cov-fail-under=90 -p no:cacheprovider "$@"
 ' test.sh "$@"

@@ -15,6 +15,7 @@ import urllib.request
 import boto3
 import pytest
 
+from tests.support.fault_proxy import FaultProxy
 from tests.support.health_stub import start_stub
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -61,9 +62,24 @@ def emulator(tmp_path_factory):
     process.wait(10)
 
 
+@pytest.fixture(scope="session")
+def session_proxy(emulator):
+    proxy = FaultProxy(upstream=emulator)
+    yield proxy
+    proxy.stop()
+
+
 @pytest.fixture
-def aws(emulator, monkeypatch):
-    """A clean emulator, and this process's boto3 pointed at it."""
+def proxy(session_proxy):
+    """The fault proxy the playbooks talk through: no rules, an empty call log."""
+    session_proxy.clear()
+    yield session_proxy
+    session_proxy.clear()
+
+
+@pytest.fixture
+def aws(emulator, proxy, monkeypatch):
+    """A clean emulator, and this process's boto3 pointed at it (directly, not through the proxy)."""
     urllib.request.urlopen(urllib.request.Request(emulator + "/moto-api/reset", method="POST"), timeout=10)
     for name, value in aws_env(emulator).items():
         monkeypatch.setenv(name, value)
@@ -173,12 +189,12 @@ def state_dir(tmp_path):
 
 
 @pytest.fixture
-def playbook(aws, state_dir, tmp_path):
-    """playbook("deploy", stack_name=..., **extra_vars) runs the real playbook against the emulator."""
+def playbook(aws, proxy, state_dir, tmp_path):
+    """playbook("deploy", stack_name=..., **extra_vars) runs the real playbook against the emulator, through the proxy."""
 
     def run(name, *options, **extra_vars):
         extra_vars.setdefault("state_dir", state_dir)
-        env = dict(os.environ, **aws_env(aws.endpoint))
+        env = dict(os.environ, **aws_env(proxy.url))
         env.update(
             PATH=BIN + os.pathsep + os.environ["PATH"],
             ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),

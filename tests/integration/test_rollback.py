@@ -1,0 +1,254 @@
+"""Issue 3 acceptance: critical failures roll back to nothing, rollback=false keeps and reports everything,
+slow dependency release is waited out, reused networks are never touched. Faults come from the proxy."""
+
+import os
+import time
+
+import pytest
+
+from tests.integration.conftest import load_state
+from tests.support.fault_proxy import Rule
+from tests.support.health_stub import start_stub
+
+# (case id, rule(s) or stub mode, the failure's resource type, its error code, what exists when it fails)
+CRITICAL = [
+    ("vpc", lambda: [Rule("CreateVpc", error="VpcLimitExceeded")], "vpc", "VpcLimitExceeded", set()),
+    ("subnet", lambda: [Rule("CreateSubnet", error="SubnetLimitExceeded", skip=1)], "subnet", "SubnetLimitExceeded", {"vpc", "subnet"}),
+    ("internet_gateway", lambda: [Rule("CreateInternetGateway", error="InternetGatewayLimitExceeded")], "internet_gateway",
+     "InternetGatewayLimitExceeded", {"vpc", "subnet"}),
+    ("route", lambda: [Rule("CreateRoute", error="RouteLimitExceeded")], "route_table", "RouteLimitExceeded",
+     {"vpc", "subnet", "internet_gateway", "route_table"}),
+    ("security_group", lambda: [Rule("CreateSecurityGroup", error="SecurityGroupLimitExceeded")], "security_group",
+     "SecurityGroupLimitExceeded", {"vpc", "subnet", "internet_gateway", "route_table"}),
+    ("file_system", lambda: [Rule("CreateFileSystem", error="FileSystemLimitExceeded", status=403)], "file_system",
+     "FileSystemLimitExceeded", {"vpc", "subnet", "internet_gateway", "route_table", "security_group"}),
+    ("mount_target", lambda: [Rule("CreateMountTarget", error="NetworkInterfaceLimitExceeded", status=409, skip=1)], "mount_target",
+     "NetworkInterfaceLimitExceeded", {"vpc", "subnet", "internet_gateway", "route_table", "security_group", "file_system",
+                                       "mount_target"}),
+    ("ssm", lambda: [Rule("PutParameter", error="ParameterLimitExceeded")], "ssm_parameter", "ParameterLimitExceeded",
+     {"vpc", "subnet", "internet_gateway", "route_table", "security_group", "file_system", "mount_target"}),
+    ("iam_role", lambda: [Rule("CreateRole", error="LimitExceeded", status=409)], "iam_role", "LimitExceeded",
+     {"vpc", "subnet", "internet_gateway", "route_table", "security_group", "file_system", "mount_target", "ssm_parameter"}),
+    ("instance_profile", lambda: [Rule("CreateInstanceProfile", error="LimitExceeded", status=409)], "instance_profile",
+     "LimitExceeded", {"vpc", "subnet", "internet_gateway", "route_table", "security_group", "file_system", "mount_target",
+                       "ssm_parameter", "iam_role"}),
+    ("run_instances", lambda: [Rule("RunInstances", error="InsufficientInstanceCapacity")], "instance", "InsufficientInstanceCapacity",
+     {"vpc", "subnet", "internet_gateway", "route_table", "security_group", "file_system", "mount_target", "ssm_parameter",
+      "iam_role", "instance_profile"}),
+    ("never_running", lambda: [Rule("DescribeInstanceStatus", rewrite=[(r"<name>running</name>", "<name>pending</name>"), (r"<code>16</code>", "<code>0</code>")]),
+                       Rule("DescribeInstances", rewrite=[(r"<name>running</name>", "<name>pending</name>"), (r"<code>16</code>", "<code>0</code>")])],
+     "instance", "Timeout", "all"),
+    ("efs_mount_failed", "efs_failed", "file_system", "EfsMountFailed", "all"),
+]
+ALL = {"vpc", "subnet", "internet_gateway", "route_table", "security_group", "file_system", "mount_target", "ssm_parameter",
+       "iam_role", "instance_profile", "instance"}
+
+
+def inject(proxy, fault, deploy_vars):
+    """Add the case's rules, or point the health check at a stub in the given mode. Returns (vars, stop)."""
+    if isinstance(fault, str):
+        url, stop = start_stub(fault)
+        return dict(deploy_vars, health_check_url=url), stop
+    for rule in fault():
+        proxy.add(rule)
+    return dict(deploy_vars, instance_timeout=6), (lambda: None)
+
+
+def assert_failure_recorded(state, resource_type, code):
+    failure = state["failure"]
+    assert failure and failure["resource_type"] == resource_type and failure["error_code"] == code, failure
+    assert failure["task"] and failure["critical"] is True and failure["at"]
+
+
+@pytest.mark.parametrize("case", CRITICAL, ids=[c[0] for c in CRITICAL])
+def test_critical_failure_rolls_back_to_nothing(aws, proxy, playbook, deploy_vars, state_dir, case):
+    name, fault, resource_type, code, _ = case
+    stack = "rb-" + name.replace("_", "-")
+    extra, stop = inject(proxy, fault, deploy_vars)
+    try:
+        run = playbook("deploy", stack_name=stack, **extra)
+    finally:
+        stop()
+    assert run.rc != 0, run.output[-3000:]
+    assert aws.stack_resources(stack) == {}
+    state = load_state(state_dir, stack)
+    assert state["status"] == "rolled_back", state["status"]
+    assert_failure_recorded(state, resource_type, code)
+    assert {e["status"] for e in state["resources"]} <= {"deleted"}
+    assert "Everything the stack owned was rolled back" in run.output
+    if name == "run_instances":  # spot first, then on-demand, both refused
+        assert proxy.count("RunInstances") == 2
+        bodies = [c.body for c in proxy.calls if c.operation == "RunInstances"]
+        assert "InstanceMarketOptions" in bodies[0] and "InstanceMarketOptions" not in bodies[1]
+
+
+@pytest.mark.parametrize("case", CRITICAL, ids=[c[0] for c in CRITICAL])
+def test_without_rollback_everything_stays_and_is_reported(aws, proxy, playbook, deploy_vars, state_dir, case):
+    name, fault, resource_type, code, expected = case
+    stack = "kp-" + name.replace("_", "-")
+    extra, stop = inject(proxy, fault, deploy_vars)
+    try:
+        run = playbook("deploy", stack_name=stack, rollback=False, **extra)
+    finally:
+        stop()
+    assert run.rc != 0, run.output[-3000:]
+    held = aws.stack_resources(stack)
+    assert set(held) == (ALL if expected == "all" else expected), held
+    state = load_state(state_dir, stack)
+    assert state["status"] == "failed"
+    assert_failure_recorded(state, resource_type, code)
+    recorded = {}
+    for entry in state["resources"]:
+        assert entry["status"] == "present"
+        recorded.setdefault(entry["type"], []).append(entry["id"])
+    assert {k: sorted(v) for k, v in recorded.items()} == held
+    report = open(os.path.join(state_dir, stack + ".recovery.md")).read()
+    for ids in held.values():
+        for resource_id in ids:
+            line = next(line for line in report.splitlines() if line.startswith("- ") and " {0} (".format(resource_id) in line)
+            block = report[report.index(line):].split("\n- ")[0]
+            assert "console.aws.amazon.com" in block and "delete: `aws " in block, block
+    for option in ("Retry the failed step", "Roll back and abort", "Manual intervention"):
+        assert option in report and option in run.stdout
+    if held:
+        assert "nothing was deleted; {0} resource(s) of stack {1} are left".format(
+            sum(len(v) for v in held.values()), stack) in run.output
+    # destroy.yml after a failed rollback=false deploy leaves nothing of the stack
+    proxy.clear()
+    destroyed = playbook("destroy", stack_name=stack)
+    assert destroyed.rc == 0, destroyed.output[-3000:]
+    assert aws.stack_resources(stack) == {}
+    assert load_state(state_dir, stack)["status"] == "destroyed"
+
+
+def test_slow_dependency_release_is_waited_out(aws, proxy, playbook, deploy_vars, state_dir):
+    # What real AWS does after TerminateInstances and DeleteMountTarget, for 4 s here.
+    for operation in ("DeleteSecurityGroup", "DeleteSubnet"):
+        proxy.add(Rule(operation, error="DependencyViolation", after="TerminateInstances", for_seconds=4))
+    proxy.add(Rule("DeleteFileSystem", error="FileSystemInUse", status=409, after="DeleteMountTarget", for_seconds=4))
+    url, stop = start_stub("efs_failed")
+    try:
+        run = playbook("deploy", stack_name="slow", **dict(deploy_vars, health_check_url=url))
+    finally:
+        stop()
+    assert run.rc != 0
+    assert aws.stack_resources("slow") == {}
+    state = load_state(state_dir, "slow")
+    assert state["status"] == "rolled_back"
+    refused = {c.operation for c in proxy.calls if c.injected in ("DependencyViolation", "FileSystemInUse")}
+    assert refused == {"DeleteSecurityGroup", "DeleteSubnet", "DeleteFileSystem"}
+    retries = [e for e in state["events"] if e["outcome"] == "retry"]
+    assert {e["error_code"] for e in retries} == {"DependencyViolation", "FileSystemInUse"}
+    # Terminating the instance and deleting the mount targets did not wait on each other.
+    first = {op: proxy.first_seen(op) for op in ("TerminateInstances", "DeleteMountTarget")}
+    assert abs(first["TerminateInstances"] - first["DeleteMountTarget"]) < 1.0
+
+
+def test_refusal_that_never_clears_ends_rollback_failed_in_time(aws, proxy, playbook, deploy_vars, state_dir):
+    proxy.add(Rule("DeleteSubnet", error="DependencyViolation"))
+    url, stop = start_stub("efs_failed")
+    started = time.monotonic()
+    try:
+        run = playbook("deploy", stack_name="stuck", **dict(deploy_vars, health_check_url=url, rollback_timeout=8))
+    finally:
+        stop()
+    assert run.rc != 0
+    state = load_state(state_dir, "stuck")
+    assert state["status"] == "rollback_failed"
+    left = sorted((e["type"], e["id"]) for e in state["resources"] if e["status"] == "delete_failed")
+    held = aws.stack_resources("stuck")
+    assert left == sorted((t, i) for t, ids in held.items() for i in ids)
+    assert set(held) == {"subnet", "vpc"}
+    report = open(os.path.join(state_dir, "stuck.recovery.md")).read()
+    for _, resource_id in left:
+        assert resource_id in report
+    assert "aws ec2 delete-subnet" in report
+    # the whole run, deploy included, stays near the rollback deadline rather than a waiter's pace
+    assert time.monotonic() - started < 120
+
+
+def test_failure_in_a_reused_vpc_leaves_the_users_network_as_it_was(aws, proxy, playbook, deploy_vars, state_dir):
+    ec2 = aws.ec2
+    vpc_id = ec2.create_vpc(CidrBlock="10.78.0.0/16")["Vpc"]["VpcId"]
+    igw_id = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+    table_id = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=table_id, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
+    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
+    subnet_ids = []
+    for index, zone in enumerate(zones):
+        subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.78.{0}.0/24".format(index), AvailabilityZone=zone)["Subnet"]["SubnetId"]
+        ec2.associate_route_table(RouteTableId=table_id, SubnetId=subnet_id)
+        subnet_ids.append(subnet_id)
+
+    def snapshot():
+        subnets = [{k: v for k, v in s.items() if k != "AvailableIpAddressCount"}
+                   for s in ec2.describe_subnets(SubnetIds=subnet_ids)["Subnets"]]
+        return (ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"], subnets,
+                ec2.describe_internet_gateways(InternetGatewayIds=[igw_id])["InternetGateways"],
+                ec2.describe_route_tables(RouteTableIds=[table_id])["RouteTables"])
+
+    before = snapshot()
+    proxy.add(Rule("RunInstances", error="InsufficientInstanceCapacity"))
+    run = playbook("deploy", stack_name="reuse-fail", vpc_id=vpc_id, subnet_ids=subnet_ids, **deploy_vars)
+    assert run.rc != 0
+    assert load_state(state_dir, "reuse-fail")["status"] == "rolled_back"
+    assert aws.stack_resources("reuse-fail") == {}
+    assert snapshot() == before
+    mutated = [c for c in proxy.calls if c.operation.startswith(("Delete", "Detach", "Disassociate", "Modify", "Replace"))
+               and any(i in c.body for i in [vpc_id, igw_id, table_id] + subnet_ids)]
+    assert mutated == []
+
+
+@pytest.mark.parametrize("operation", ["RunInstances", "CreateFileSystem"])
+def test_lost_response_is_still_rolled_back(aws, proxy, playbook, deploy_vars, state_dir, operation):
+    proxy.add(Rule(operation, error="UnauthorizedOperation", forward_first=True, times=1))
+    stack = "lost-" + operation.lower()
+    run = playbook("deploy", stack_name=stack, **deploy_vars)
+    assert run.rc != 0
+    assert [c.injected for c in proxy.calls if c.operation == operation][0] == "UnauthorizedOperation"
+    assert aws.stack_resources(stack) == {}
+    state = load_state(state_dir, stack)
+    assert state["status"] == "rolled_back"
+    lost_type = "instance" if operation == "RunInstances" else "file_system"
+    # It never reached the ledger through the create; the teardown found it by its ownership mark.
+    assert any(e["type"] == lost_type and e["provenance"] == "adopted" and e["status"] == "deleted" for e in state["resources"])
+
+
+def test_rerun_after_a_failure_resumes_without_duplicates(aws, proxy, playbook, deploy_vars, state_dir):
+    proxy.add(Rule("RunInstances", error="InsufficientInstanceCapacity"))
+    failed = playbook("deploy", stack_name="again", rollback=False, **deploy_vars)
+    assert failed.rc != 0
+    partial = aws.stack_resources("again")
+    assert "instance" not in partial and "file_system" in partial
+    proxy.clear()
+    retried = playbook("deploy", stack_name="again", **deploy_vars)
+    assert retried.rc == 0, retried.output[-3000:]
+    held = aws.stack_resources("again")
+    assert {k: v for k, v in held.items() if k != "instance"} == partial
+    assert len(held["instance"]) == 1
+    state = load_state(state_dir, "again")
+    assert state["status"] == "deployed" and state["failure"] is None
+    created = [c.operation for c in proxy.calls if c.operation.startswith("Create")]
+    assert created == [], created  # everything but the instance was adopted, not made again
+
+
+def test_destroy_check_prints_the_plan_in_order_and_keep_data(aws, proxy, playbook, deploy_vars, state_dir):
+    assert playbook("deploy", stack_name="plan", **deploy_vars).rc == 0
+    held = aws.stack_resources("plan")
+    proxy.clear()
+    dry = playbook("destroy", "--check", stack_name="plan")
+    assert dry.rc == 0, dry.output[-3000:]
+    assert aws.stack_resources("plan") == held
+    assert proxy.operations(mutating_only=True) == []
+    out = dry.stdout
+    assert out.index(held["instance"][0]) < out.index(held["subnet"][0]) < out.index(held["vpc"][0])
+    assert out.index(held["mount_target"][0]) < out.index(held["file_system"][0])
+    kept = playbook("destroy", stack_name="plan", keep_data=True)
+    assert kept.rc == 0, kept.output[-3000:]
+    assert aws.stack_resources("plan") == {"file_system": held["file_system"]}
+    state = load_state(state_dir, "plan")
+    assert state["status"] == "destroyed"
+    assert [e["status"] for e in state["resources"] if e["type"] == "file_system"] == ["retained"]
+    assert playbook("destroy", stack_name="plan").rc == 0
+    assert aws.stack_resources("plan") == {}
