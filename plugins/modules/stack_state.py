@@ -57,6 +57,12 @@ state_file:
   description: Where the state is kept.
   returned: always
   type: str
+resources:
+  description: One line per resource in the ledger - type, id, provenance and status.
+  returned: always
+  type: list
+  elements: str
+  sample: ["vpc vpc-0123456789abcdef0 (created, present)"]
 """
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import STACK_STATUSES
@@ -93,7 +99,8 @@ def main():
         warning = leftovers_warning(stack.ledger.document)
         if warning:
             stack.module.warn(warning)
-    stack.exit(status=status, state_file=stack.store.location(stack.stack_name))
+    resources = ["{type} {id} ({provenance}, {status})".format(**entry) for entry in document["resources"]]
+    stack.exit(status=status, state_file=stack.store.location(stack.stack_name), resources=resources)
 
 
 if __name__ == "__main__":

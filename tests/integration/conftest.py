@@ -6,6 +6,8 @@ so nothing they start can reach beyond 127.0.0.1.
 
 import json
 import os
+import pty
+import select
 import socket
 import subprocess
 import sys
@@ -192,7 +194,7 @@ def state_dir(tmp_path):
 def playbook(aws, proxy, state_dir, tmp_path):
     """playbook("deploy", stack_name=..., **extra_vars) runs the real playbook against the emulator, through the proxy."""
 
-    def run(name, *options, **extra_vars):
+    def run(name, *options, terminal_input=None, **extra_vars):
         extra_vars.setdefault("state_dir", state_dir)
         env = dict(os.environ, **aws_env(proxy.url))
         env.update(
@@ -203,10 +205,43 @@ def playbook(aws, proxy, state_dir, tmp_path):
             ANSIBLE_FORCE_COLOR="0",
         )
         command = [os.path.join(BIN, "ansible-playbook"), "playbooks/{0}.yml".format(name), "-e", json.dumps(extra_vars)] + list(options)
-        completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+        if terminal_input is None:
+            completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+        else:
+            completed = run_on_terminal(command, env, terminal_input)
         return Run(completed)
 
     return run
+
+
+def run_on_terminal(command, env, answer, timeout=600):
+    """Run on a pseudo-terminal; type answer[1] once answer[0] (a prompt) shows. Ansible flushes what is typed
+    before its prompt, so the answer must wait for it."""
+    prompt, keys = answer
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: its controlling terminal is the pty
+        os.chdir(ROOT)
+        os.execve(command[0], command, env)
+    output, typed, deadline = b"", False, time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 1)
+        if ready:
+            try:
+                chunk = os.read(fd, 65536)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            output += chunk
+        if not typed and prompt.encode() in output:
+            time.sleep(0.5)
+            os.write(fd, keys.encode())
+            typed = True
+    else:
+        os.kill(pid, 9)
+    _, status = os.waitpid(pid, 0)
+    os.close(fd)
+    return subprocess.CompletedProcess(command, os.waitstatus_to_exitcode(status), output.decode("utf-8", "replace"), "")
 
 
 @pytest.fixture

@@ -252,3 +252,16 @@ def test_destroy_check_prints_the_plan_in_order_and_keep_data(aws, proxy, playbo
     assert [e["status"] for e in state["resources"] if e["type"] == "file_system"] == ["retained"]
     assert playbook("destroy", stack_name="plan").rc == 0
     assert aws.stack_resources("plan") == {}
+
+
+def test_on_failure_prompt_asks_on_a_terminal_and_follows_rollback_without_one(aws, proxy, playbook, deploy_vars, state_dir):
+    proxy.add(Rule("RunInstances", error="InsufficientInstanceCapacity"))
+    kept = playbook("deploy", stack_name="asked", on_failure="prompt", terminal_input=("[k] keep everything", "k\r"), **deploy_vars)
+    assert kept.rc != 0
+    assert "[k] keep everything" in kept.output
+    assert load_state(state_dir, "asked")["status"] == "failed"
+    assert "file_system" in aws.stack_resources("asked")
+    headless = playbook("deploy", stack_name="headless", on_failure="prompt", **deploy_vars)
+    assert headless.rc != 0
+    assert load_state(state_dir, "headless")["status"] == "rolled_back"
+    assert aws.stack_resources("headless") == {}

@@ -130,3 +130,35 @@ def test_ignored_and_bookkeeping_failures_are_not_the_failure(store):
 def test_no_stack_or_no_state_does_nothing(store, tmp_path):
     assert replay(store.root, [RUN_INSTANCES_FAILED], stack_name=None).shown == []
     assert replay(str(tmp_path / "empty"), [RUN_INSTANCES_FAILED]).shown == []
+
+
+def test_failure_is_added_when_the_run_recorded_none(store):
+    leave_stack(store, "rolled_back")
+    replay(store.root, [RUN_INSTANCES_FAILED])
+    document = store.load("s1")
+    assert document["status"] == "rolled_back"
+    assert document["failure"]["error_code"] == "InsufficientInstanceCapacity"
+
+
+def test_corrupt_state_is_left_alone(store):
+    os.makedirs(store.root, exist_ok=True)
+    with open(os.path.join(store.root, "s1.json"), "w") as handle:
+        handle.write("{not json")
+    assert replay(store.root, [RUN_INSTANCES_FAILED]).shown == []
+    assert open(os.path.join(store.root, "s1.json")).read() == "{not json"
+
+
+def test_unwritable_store_still_shows_the_report(store, monkeypatch):
+    from ansible_collections.geusemaker.stack.plugins.module_utils import state_store
+
+    leave_stack(store, "failed")
+
+    def refuse(self, *args):
+        raise state_store.StateError("read-only file system")
+
+    monkeypatch.setattr(state_store.LocalStateStore, "save", refuse)
+    monkeypatch.setattr(state_store.LocalStateStore, "save_report", refuse)
+    display = replay(store.root, [RUN_INSTANCES_FAILED])
+    assert "cannot record the failure" in display.warnings[0]
+    assert "Recovery report: not written (read-only file system)" in display.shown[0]
+    assert "i-1" in display.shown[0]
