@@ -11,7 +11,7 @@ try:
 except ImportError:
     ClientError = ()  # AnsibleAWSModule reports the missing SDK
 
-from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list, boto3_tag_list_to_ansible_dict
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import STACK_TAG, efs_creation_token
 from ansible_collections.geusemaker.stack.plugins.module_utils.polling import PollTimeout, poll_until
@@ -159,7 +159,7 @@ def discover(clients, stack_name, region):
     for item in all_file_systems(clients.efs):
         if item.get("LifeCycleState") == "deleted" or item["FileSystemId"] in seen:
             continue
-        tags = {tag["Key"]: tag["Value"] for tag in item.get("Tags") or []}
+        tags = boto3_tag_list_to_ansible_dict(item.get("Tags"))
         if item.get("CreationToken") == token or tags.get(STACK_TAG) == stack_name:
             seen.add(item["FileSystemId"])
             found.append({"id": item["FileSystemId"], "key": KEY, "creation_token": item.get("CreationToken")})

@@ -11,7 +11,7 @@ and mounts its file system.
 import json
 from urllib.parse import unquote
 
-from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list, boto3_tag_list_to_ansible_dict
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import IAM_PATH, STACK_TAG, iam_name, is_owned, is_planned
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import AWS_ERRORS, error_code
@@ -81,7 +81,7 @@ def get_role(iam, name):
 
 
 def tags_of(role):
-    return {tag["Key"]: tag["Value"] for tag in role.get("Tags", [])}
+    return boto3_tag_list_to_ansible_dict(role.get("Tags"))
 
 
 def attached_policies(iam, name):

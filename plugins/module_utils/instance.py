@@ -13,7 +13,7 @@ try:
 except ImportError:
     ClientError = ()  # AnsibleAWSModule reports the missing SDK
 
-from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_specifications
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict, boto3_tag_specifications
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import KEY_TAG, owner_filters
 from ansible_collections.geusemaker.stack.plugins.module_utils.polling import PollTimeout, poll_until
@@ -308,7 +308,7 @@ def discover(clients, stack_name, region):
     return [
         {
             "id": item["InstanceId"],
-            "key": {t["Key"]: t["Value"] for t in item.get("Tags", [])}.get(KEY_TAG),
+            "key": boto3_tag_list_to_ansible_dict(item.get("Tags")).get(KEY_TAG),
             "subnet_id": item.get("SubnetId"),
             "security_group_id": group_of(item),
             "instance_profile": profile_name_of(item),

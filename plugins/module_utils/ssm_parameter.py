@@ -11,7 +11,7 @@ recorded. The ledger id is the parameter name.
 import secrets
 import string
 
-from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list, boto3_tag_list_to_ansible_dict
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import is_owned, ssm_path
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import AWS_ERRORS, error_code
@@ -36,7 +36,7 @@ def parameter_name(stack_name, secret):
 
 def tags_of(ssm, name):
     tags = ssm.list_tags_for_resource(aws_retry=True, ResourceType="Parameter", ResourceId=name).get("TagList", [])
-    return {tag["Key"]: tag["Value"] for tag in tags}
+    return boto3_tag_list_to_ansible_dict(tags)
 
 
 def present(ssm, name):

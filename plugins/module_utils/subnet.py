@@ -6,7 +6,7 @@
 
 import ipaddress
 
-from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_specifications
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict, boto3_tag_specifications
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import KEY_TAG, is_planned, owner_filters
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import AWS_ERRORS
@@ -43,7 +43,7 @@ def find_owned(ec2, stack_name, vpc_id):
 
 
 def _key_of(item):
-    return {tag["Key"]: tag["Value"] for tag in item.get("Tags", [])}.get(KEY_TAG)
+    return boto3_tag_list_to_ansible_dict(item.get("Tags")).get(KEY_TAG)
 
 
 def ensure(stack, vpc_id, az_count):

@@ -265,6 +265,45 @@ def deploy_vars(aws, healthy_url):
     }
 
 
+class UserNetwork:
+    """A user's public VPC (IGW, default route, two subnets in two AZs) to reuse, and a snapshot of it."""
+
+    def __init__(self, ec2, cidr_prefix):
+        self.ec2 = ec2
+        self.vpc_id = ec2.create_vpc(CidrBlock=cidr_prefix + ".0.0/16")["Vpc"]["VpcId"]
+        self.igw_id = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        ec2.attach_internet_gateway(InternetGatewayId=self.igw_id, VpcId=self.vpc_id)
+        self.table_id = ec2.create_route_table(VpcId=self.vpc_id)["RouteTable"]["RouteTableId"]
+        ec2.create_route(RouteTableId=self.table_id, DestinationCidrBlock="0.0.0.0/0", GatewayId=self.igw_id)
+        zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
+        self.subnet_ids = []
+        for index, zone in enumerate(zones):
+            subnet_id = ec2.create_subnet(
+                VpcId=self.vpc_id, CidrBlock="{0}.{1}.0/24".format(cidr_prefix, index), AvailabilityZone=zone
+            )["Subnet"]["SubnetId"]
+            ec2.associate_route_table(RouteTableId=self.table_id, SubnetId=subnet_id)
+            self.subnet_ids.append(subnet_id)
+
+    @property
+    def ids(self):
+        return [self.vpc_id, self.igw_id, self.table_id] + self.subnet_ids
+
+    def snapshot(self):
+        # Free addresses are left out: the stack's instance and mount targets use some (and the emulator
+        # never frees a terminated instance's ENI); that is use, not a change to the user's network.
+        ec2 = self.ec2
+        subnets = [
+            {k: v for k, v in s.items() if k != "AvailableIpAddressCount"}
+            for s in ec2.describe_subnets(SubnetIds=self.subnet_ids)["Subnets"]
+        ]
+        return (
+            ec2.describe_vpcs(VpcIds=[self.vpc_id])["Vpcs"],
+            subnets,
+            ec2.describe_internet_gateways(InternetGatewayIds=[self.igw_id])["InternetGateways"],
+            ec2.describe_route_tables(RouteTableIds=[self.table_id])["RouteTables"],
+        )
+
+
 def load_state(state_dir, stack_name):
     with open(os.path.join(state_dir, stack_name + ".json")) as handle:
         return json.load(handle)

@@ -6,7 +6,7 @@ import os
 import stat
 import subprocess
 
-from tests.integration.conftest import load_state
+from tests.integration.conftest import UserNetwork, load_state
 
 ALL_TYPES = {
     "vpc", "subnet", "internet_gateway", "route_table", "security_group", "file_system", "mount_target",
@@ -131,39 +131,17 @@ def test_check_mode_creates_nothing(aws, playbook, deploy_vars, state_dir):
 
 def test_reused_vpc_is_recorded_and_untouched(aws, playbook, deploy_vars, state_dir):
     ec2 = aws.ec2
-    vpc_id = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
-    igw_id = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
-    ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
-    table_id = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
-    ec2.create_route(RouteTableId=table_id, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
-    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
-    subnet_ids = []
-    for index, zone in enumerate(zones):
-        subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.77.{0}.0/24".format(index), AvailabilityZone=zone)["Subnet"]["SubnetId"]
-        ec2.associate_route_table(RouteTableId=table_id, SubnetId=subnet_id)
-        subnet_ids.append(subnet_id)
-
-    group_id = ec2.create_security_group(GroupName="users-own", Description="the user's", VpcId=vpc_id)["GroupId"]
+    network = UserNetwork(ec2, "10.77")
+    group_id = ec2.create_security_group(GroupName="users-own", Description="the user's", VpcId=network.vpc_id)["GroupId"]
     ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[
         {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "192.0.2.0/24"}]}])
 
     def snapshot():
-        # Free addresses are left out: the stack's instance and mount targets use some (and the emulator
-        # never frees a terminated instance's ENI); that is use, not a change to the user's network.
-        subnets = [
-            {k: v for k, v in s.items() if k != "AvailableIpAddressCount"}
-            for s in ec2.describe_subnets(SubnetIds=subnet_ids)["Subnets"]
-        ]
-        return (
-            ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"],
-            ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"],
-            subnets,
-            ec2.describe_internet_gateways(InternetGatewayIds=[igw_id])["InternetGateways"],
-            ec2.describe_route_tables(RouteTableIds=[table_id])["RouteTables"],
-        )
+        return network.snapshot(), ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
 
     before = snapshot()
-    run = playbook("deploy", stack_name="reuse", vpc_id=vpc_id, subnet_ids=subnet_ids, security_group_id=group_id, **deploy_vars)
+    run = playbook("deploy", stack_name="reuse", vpc_id=network.vpc_id, subnet_ids=network.subnet_ids,
+                   security_group_id=group_id, **deploy_vars)
     assert run.rc == 0, run.output[-4000:]
     assert snapshot() == before
     held = aws.stack_resources("reuse")
@@ -171,9 +149,9 @@ def test_reused_vpc_is_recorded_and_untouched(aws, playbook, deploy_vars, state_
         assert network_type not in held
     state = load_state(state_dir, "reuse")
     reused = sorted((e["type"], e["id"]) for e in state["resources"] if e["provenance"] == "reused")
-    assert reused == sorted([("vpc", vpc_id), ("security_group", group_id)] + [("subnet", s) for s in subnet_ids])
+    assert reused == sorted([("vpc", network.vpc_id), ("security_group", group_id)] + [("subnet", s) for s in network.subnet_ids])
     instance = ec2.describe_instances(InstanceIds=held["instance"])["Reservations"][0]["Instances"][0]
-    assert instance["SubnetId"] in subnet_ids
+    assert instance["SubnetId"] in network.subnet_ids
     assert [g["GroupId"] for g in instance["SecurityGroups"]] == [group_id]
 
     destroyed = playbook("destroy", stack_name="reuse")

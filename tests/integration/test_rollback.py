@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from tests.integration.conftest import load_state
+from tests.integration.conftest import UserNetwork, load_state
 from tests.support.fault_proxy import Rule
 from tests.support.health_stub import start_stub
 
@@ -168,35 +168,16 @@ def test_refusal_that_never_clears_ends_rollback_failed_in_time(aws, proxy, play
 
 
 def test_failure_in_a_reused_vpc_leaves_the_users_network_as_it_was(aws, proxy, playbook, deploy_vars, state_dir):
-    ec2 = aws.ec2
-    vpc_id = ec2.create_vpc(CidrBlock="10.78.0.0/16")["Vpc"]["VpcId"]
-    igw_id = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
-    ec2.attach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
-    table_id = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
-    ec2.create_route(RouteTableId=table_id, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw_id)
-    zones = [z["ZoneName"] for z in ec2.describe_availability_zones()["AvailabilityZones"]][:2]
-    subnet_ids = []
-    for index, zone in enumerate(zones):
-        subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.78.{0}.0/24".format(index), AvailabilityZone=zone)["Subnet"]["SubnetId"]
-        ec2.associate_route_table(RouteTableId=table_id, SubnetId=subnet_id)
-        subnet_ids.append(subnet_id)
-
-    def snapshot():
-        subnets = [{k: v for k, v in s.items() if k != "AvailableIpAddressCount"}
-                   for s in ec2.describe_subnets(SubnetIds=subnet_ids)["Subnets"]]
-        return (ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"], subnets,
-                ec2.describe_internet_gateways(InternetGatewayIds=[igw_id])["InternetGateways"],
-                ec2.describe_route_tables(RouteTableIds=[table_id])["RouteTables"])
-
-    before = snapshot()
+    network = UserNetwork(aws.ec2, "10.78")
+    before = network.snapshot()
     proxy.add(Rule("RunInstances", error="InsufficientInstanceCapacity"))
-    run = playbook("deploy", stack_name="reuse-fail", vpc_id=vpc_id, subnet_ids=subnet_ids, **deploy_vars)
+    run = playbook("deploy", stack_name="reuse-fail", vpc_id=network.vpc_id, subnet_ids=network.subnet_ids, **deploy_vars)
     assert run.rc != 0
     assert load_state(state_dir, "reuse-fail")["status"] == "rolled_back"
     assert aws.stack_resources("reuse-fail") == {}
-    assert snapshot() == before
+    assert network.snapshot() == before
     mutated = [c for c in proxy.calls if c.operation.startswith(("Delete", "Detach", "Disassociate", "Modify", "Replace"))
-               and any(i in c.body for i in [vpc_id, igw_id, table_id] + subnet_ids)]
+               and any(i in c.body for i in network.ids)]
     assert mutated == []
 
 
