@@ -127,7 +127,7 @@ class LocalStateStore(StateStore):
         except FileNotFoundError:
             return None
         except OSError as e:
-            raise StateError("state file {0} cannot be read: {1}".format(path, e.strerror))
+            raise StateError("state file {0} cannot be read: {1}; check state_dir {2}".format(path, e.strerror, self.root))
         try:
             document = json.loads(raw.decode("utf-8"))
             if not isinstance(document, dict) or not isinstance(document.get("resources"), list):

@@ -194,9 +194,15 @@ def state_dir(tmp_path):
 def playbook(aws, proxy, state_dir, tmp_path):
     """playbook("deploy", stack_name=..., **extra_vars) runs the real playbook against the emulator, through the proxy."""
 
-    def run(name, *options, terminal_input=None, **extra_vars):
+    def run(name, *options, terminal_input=None, env_changes=None, **extra_vars):
+        """env_changes: variables to set, or to remove where the value is None."""
         extra_vars.setdefault("state_dir", state_dir)
         env = dict(os.environ, **aws_env(proxy.url))
+        for key, value in (env_changes or {}).items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = value
         env.update(
             PATH=BIN + os.pathsep + os.environ["PATH"],
             ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
