@@ -160,7 +160,7 @@ def test_reused_vpc_is_recorded_and_untouched(aws, playbook, deploy_vars, state_
     assert snapshot() == before
 
 
-def test_failing_health_check_is_degraded_not_torn_down(aws, playbook, deploy_vars, state_dir):
+def test_failing_health_check_is_degraded_not_torn_down(aws, proxy, playbook, deploy_vars, state_dir):
     from tests.support.health_stub import start_stub
 
     url, stop = start_stub("unhealthy")
@@ -172,3 +172,20 @@ def test_failing_health_check_is_degraded_not_torn_down(aws, playbook, deploy_va
     assert load_state(state_dir, "sick")["status"] == "degraded"
     assert set(aws.stack_resources("sick")) == ALL_TYPES
     assert "DEGRADED" in run.stdout
+    state = load_state(state_dir, "sick")
+    assert state["failure"]["error_code"] == "ServicesUnhealthy" and state["failure"]["critical"] is False
+    report = open(os.path.join(state_dir, "sick.recovery.md")).read()
+    assert "Continue with warning" in report and "status.json" in report
+    assert "ansible-playbook playbooks/check.yml -e stack_name=sick" in report and "check.yml" in run.stdout
+
+    # The re-check changes nothing in AWS and clears the degraded status once the services answer.
+    proxy.clear()
+    url, stop = start_stub("healthy")
+    try:
+        checked = playbook("check", stack_name="sick", health_check_url=url, health_check_timeout=10)
+    finally:
+        stop()
+    assert checked.rc == 0, checked.output[-3000:]
+    assert proxy.operations(mutating_only=True) == []
+    state = load_state(state_dir, "sick")
+    assert state["status"] == "deployed" and state["failure"] is None
