@@ -122,10 +122,10 @@ def test_without_rollback_everything_stays_and_is_reported(aws, proxy, playbook,
 
 
 def test_slow_dependency_release_is_waited_out(aws, proxy, playbook, deploy_vars, state_dir):
-    # What real AWS does after TerminateInstances and DeleteMountTarget, for 4 s here.
+    # What real AWS does after TerminateInstances and DeleteMountTarget, for 6 s here (wide enough for a loaded machine).
     for operation in ("DeleteSecurityGroup", "DeleteSubnet"):
-        proxy.add(Rule(operation, error="DependencyViolation", after="TerminateInstances", for_seconds=4))
-    proxy.add(Rule("DeleteFileSystem", error="FileSystemInUse", status=409, after="DeleteMountTarget", for_seconds=4))
+        proxy.add(Rule(operation, error="DependencyViolation", after="TerminateInstances", for_seconds=6))
+    proxy.add(Rule("DeleteFileSystem", error="FileSystemInUse", status=409, after="DeleteMountTarget", for_seconds=6))
     url, stop = start_stub("efs_failed")
     try:
         run = playbook("deploy", stack_name="slow", **dict(deploy_vars, health_check_url=url))
