@@ -57,3 +57,23 @@ def make_stack(aws, store):
 @pytest.fixture
 def stack(make_stack):
     return make_stack()
+
+
+class FakeTime:
+    """A clock that only moves when slept on: waits and timeouts without real sleeping."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps = []
+
+    def clock(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_time():
+    return FakeTime()

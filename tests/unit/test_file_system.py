@@ -12,24 +12,6 @@ REGION = "us-east-1"
 TOKEN = efs_creation_token("unit", REGION)
 
 
-class FakeTime:
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    def clock(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-@pytest.fixture
-def fake_time():
-    return FakeTime()
-
-
 def client_error(code, operation="CreateFileSystem"):
     return ClientError({"Error": {"Code": code, "Message": "refused"}}, operation)
 

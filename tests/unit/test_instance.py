@@ -14,19 +14,6 @@ SCRIPT = "#!/bin/bash\necho geusemaker\n"
 PROFILE = "geusemaker-unit-us-east-1"
 
 
-class FakeTime:
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    def clock(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
 @pytest.fixture
 def network(aws, monkeypatch):
     ec2 = SESSION.client("ec2", region_name="us-east-1")
@@ -41,11 +28,6 @@ def network(aws, monkeypatch):
         "subnet_ids": [s["SubnetId"] for s in subnets[:2]],
         "security_group_id": group,
     }
-
-
-@pytest.fixture
-def fake_time():
-    return FakeTime()
 
 
 @pytest.fixture

@@ -10,24 +10,6 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module impo
 REGION = "us-east-1"
 
 
-class FakeTime:
-    def __init__(self):
-        self.now = 0.0
-        self.sleeps = []
-
-    def clock(self):
-        return self.now
-
-    def sleep(self, seconds):
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-@pytest.fixture
-def fake_time():
-    return FakeTime()
-
-
 @pytest.fixture
 def network(stack, fake_time):
     """A file system of the stack, two subnets in different zones and a security group."""
