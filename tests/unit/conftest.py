@@ -1,6 +1,5 @@
 """Fixtures for unit tests of module_utils: an in-process emulator and a StackContext bound to it."""
 
-import os
 
 import boto3
 import pytest
