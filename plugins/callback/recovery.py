@@ -53,6 +53,7 @@ class CallbackModule(CallbackBase):
         self.stack_name = None
         self.state_dir = "~/.geusemaker/stacks"
         self.first_failure = None
+        self.locked_out = False
 
     def v2_playbook_on_play_start(self, play):
         extra_vars = play.get_variable_manager().extra_vars
@@ -63,12 +64,15 @@ class CallbackModule(CallbackBase):
         if ignore_errors or self.first_failure is not None:
             return
         action = getattr(result._task, "action", "")
+        if action == "geusemaker.stack.stack_lock":
+            # Another run holds the stack: its state and report are not ours to touch.
+            self.locked_out = True
         if action in BOOKKEEPING_ACTIONS:
             return
         self.first_failure = failure_of(result._task.get_name(), result._result)
 
     def v2_playbook_on_stats(self, stats):
-        if not isinstance(self.stack_name, str):
+        if not isinstance(self.stack_name, str) or self.locked_out:
             return
         try:
             store = open_store(str(self.state_dir))

@@ -190,14 +190,19 @@ def state_dir(tmp_path):
     return str(tmp_path / "stacks")
 
 
-@pytest.fixture
-def playbook(aws, proxy, state_dir, tmp_path):
-    """playbook("deploy", stack_name=..., **extra_vars) runs the real playbook against the emulator, through the proxy."""
+class Playbooks:
+    """playbook("deploy", stack_name=..., **extra_vars) runs the real playbook against the emulator, through the
+    proxy, and returns a Run; playbook.start(...) starts it in a process group of its own and returns the Popen."""
 
-    def run(name, *options, terminal_input=None, env_changes=None, **extra_vars):
+    def __init__(self, endpoint, state_dir, tmp_path):
+        self.endpoint = endpoint
+        self.state_dir = state_dir
+        self.tmp_path = tmp_path
+
+    def command(self, name, options, env_changes, extra_vars):
         """env_changes: variables to set, or to remove where the value is None."""
-        extra_vars.setdefault("state_dir", state_dir)
-        env = dict(os.environ, **aws_env(proxy.url))
+        extra_vars.setdefault("state_dir", self.state_dir)
+        env = dict(os.environ, **aws_env(self.endpoint))
         for key, value in (env_changes or {}).items():
             if value is None:
                 env.pop(key, None)
@@ -206,18 +211,30 @@ def playbook(aws, proxy, state_dir, tmp_path):
         env.update(
             PATH=BIN + os.pathsep + os.environ["PATH"],
             ANSIBLE_CONFIG=os.path.join(ROOT, "ansible.cfg"),
-            ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
+            ANSIBLE_LOCAL_TEMP=str(self.tmp_path / "ansible-tmp"),
             ANSIBLE_NOCOLOR="1",
             ANSIBLE_FORCE_COLOR="0",
         )
         command = [os.path.join(BIN, "ansible-playbook"), "playbooks/{0}.yml".format(name), "-e", json.dumps(extra_vars)] + list(options)
+        return command, env
+
+    def __call__(self, name, *options, terminal_input=None, env_changes=None, **extra_vars):
+        command, env = self.command(name, options, env_changes, extra_vars)
         if terminal_input is None:
             completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
         else:
             completed = run_on_terminal(command, env, terminal_input)
         return Run(completed)
 
-    return run
+    def start(self, name, *options, env_changes=None, **extra_vars):
+        command, env = self.command(name, options, env_changes, extra_vars)
+        return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+
+
+@pytest.fixture
+def playbook(aws, proxy, state_dir, tmp_path):
+    return Playbooks(proxy.url, state_dir, tmp_path)
 
 
 def run_on_terminal(command, env, answer, timeout=600):

@@ -7,6 +7,8 @@ import pytest
 
 from tests.integration.conftest import UserNetwork
 
+pytestmark = pytest.mark.figure("5 bad input")
+
 RECORDED = {
     "schema_version": 1, "stack_name": "ok-name", "region": "us-east-1", "status": "deployed",
     "created_at": "2026-01-01T00:00:00+00:00", "updated_at": "2026-01-01T00:00:00+00:00",
@@ -42,7 +44,7 @@ CASES = [
     ("zero-instances", dict(instance_count=0), None, "instance_count must be between 1 and 20"),
     ("instance-type", dict(instance_type="x9.huge"), None, "instance_type 'x9.huge' is not offered here"),
     ("image", dict(ami_id="ami-00000000"), None, "ami_id ami-00000000"),
-    ("state-dir-unusable", "state_dir_is_a_file", None, "Not a directory; check state_dir"),
+    ("state-dir-unusable", "state_dir_is_a_file", None, "stacks cannot be created: Not a directory"),
 ]
 
 

@@ -5,10 +5,13 @@ import gzip
 import os
 import stat
 
+import pytest
+
 from tests.support.fault_proxy import Rule
 
 
-def test_secrets_appear_nowhere(aws, proxy, playbook, deploy_vars, state_dir):
+@pytest.mark.figure("6 secrets")
+def test_secrets_appear_nowhere(aws, proxy, playbook, deploy_vars, state_dir, record_property):
     places = {}
     seen = {}
 
@@ -49,5 +52,7 @@ def test_secrets_appear_nowhere(aws, proxy, playbook, deploy_vars, state_dir):
     first_values = [body.split('"Value": "', 1)[1].split('"', 1)[0] for body in original_put]
     leaks = [(label, secret) for label, text in places.items()
              for secret in list(seen.values()) + first_values if secret in text]
+    record_property("places", len(places))
+    record_property("leaks", len(leaks))
     assert leaks == [], leaks
     assert len(places) >= 9

@@ -35,7 +35,9 @@ Rules (checked in the order added; the first matching rule that is not spent dec
   ``error=CODE`` answers an AWS-shaped error with ``status`` without forwarding, or, with
   ``forward_first=True``, after forwarding (the emulator did the work, the caller sees the error: a lost response);
   ``rewrite=[(regex, replacement), ...]`` forwards and applies ``re.sub`` to the response body;
-  none of these: forward (``delay`` alone simulates a slow call).
+  none of these: forward (``delay`` alone simulates a slow call);
+  ``hook``: called with the Call once the rule has acted (after any forwarding), before the caller is answered:
+  a test kills its client there, mid-call.
 
 The call log (``proxy.calls``) holds a :class:`Call` per request in arrival order. ``Call.injected`` is None for
 untouched calls, else the error code (``error``, with or without ``forward_first``), ``"respond"``,
@@ -153,12 +155,13 @@ class Rule:
     rewrite: Optional[list] = None
     delay: float = 0.0
     service: Optional[str] = None
+    hook: Optional[object] = None
     matched: int = field(default=0, init=False)  # matching calls seen, skipped ones included
     hits: int = field(default=0, init=False)  # calls the rule acted on
 
     def __init__(self, operation, *, error=None, message="injected by the fault proxy", status=400, skip=0,
                  times=None, body_contains=None, after=None, for_seconds=None, forward_first=False, respond=None,
-                 rewrite=None, delay=0.0, service=None):
+                 rewrite=None, delay=0.0, service=None, hook=None):
         self.operation = operation
         self.error = error
         self.message = message
@@ -173,6 +176,7 @@ class Rule:
         self.rewrite = [(re.compile(p) if isinstance(p, str) else p, r) for p, r in (rewrite or [])] or None
         self.delay = float(delay or 0.0)
         self.service = service
+        self.hook = hook
         self.matched = 0
         self.hits = 0
         if forward_first and not error:
@@ -479,6 +483,8 @@ class FaultProxy:
                     text = pattern.sub(replacement, text)
                 out_body = text.encode("utf-8")
                 call.injected = "rewrite"
+            if rule is not None and rule.hook is not None:
+                rule.hook(call)
         finally:
             call.status = status
         return status, out_headers, out_body

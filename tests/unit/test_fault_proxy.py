@@ -221,6 +221,17 @@ def test_forward_first_efs(proxy, client):
     assert _code(excinfo) == "FileSystemAlreadyExists"
 
 
+def test_hook_runs_after_the_forward_and_before_the_answer(proxy, client):
+    ec2 = client("ec2")
+    seen = []
+    proxy.add(Rule("CreateVpc", error="Killed", forward_first=True, times=1,
+                   hook=lambda call: seen.append((call.operation, call.status, len(ec2.describe_vpcs()["Vpcs"])))))
+    before = len(ec2.describe_vpcs()["Vpcs"])
+    with pytest.raises(ClientError):
+        ec2.create_vpc(CidrBlock="10.9.0.0/16")
+    assert seen == [("CreateVpc", None, before + 1)]  # the emulator has it; the caller has no answer yet
+
+
 def test_respond_canned(proxy, client):
     ssm = client("ssm")
     body = json.dumps({"Parameter": {"Name": "/x", "Type": "String", "Value": "canned", "Version": 7}})

@@ -127,6 +127,16 @@ def test_ignored_and_bookkeeping_failures_are_not_the_failure(store):
     assert callback.first_failure is None
 
 
+def test_run_locked_out_leaves_the_holders_state_and_report_alone(store):
+    leave_stack(store, "failed")
+    before = open(os.path.join(store.root, "s1.json")).read()
+    refused = Result(Task("Lock the stack against concurrent runs", "geusemaker.stack.stack_lock"),
+                     {"msg": "stack s1 is locked by another run"})
+    assert replay(store.root, [refused]).shown == []
+    assert open(os.path.join(store.root, "s1.json")).read() == before
+    assert not os.path.exists(os.path.join(store.root, "s1.recovery.md"))
+
+
 def test_no_stack_or_no_state_does_nothing(store, tmp_path):
     assert replay(store.root, [RUN_INSTANCES_FAILED], stack_name=None).shown == []
     assert replay(str(tmp_path / "empty"), [RUN_INSTANCES_FAILED]).shown == []
