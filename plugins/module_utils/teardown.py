@@ -61,6 +61,18 @@ TRANSIENT_CODES = frozenset(
         "ConcurrentModification",
     )
 )
+
+
+def is_transient(error):
+    """A refusal worth retrying until the deadline: a known transient code, or any server-side (5xx) error."""
+    if error_code(error) in TRANSIENT_CODES:
+        return True
+    try:
+        return error.response["ResponseMetadata"]["HTTPStatusCode"] >= 500
+    except (AttributeError, KeyError, TypeError):
+        return False
+
+
 # Answers meaning the resource is already gone.
 GONE_CODES = frozenset(
     (
@@ -145,7 +157,7 @@ class Teardown:
                 if code in GONE_CODES:
                     self._note(entry, "already_gone", code)
                     return True
-                if code in TRANSIENT_CODES and self.clock() + self.poll < self.deadline:
+                if is_transient(e) and self.clock() + self.poll < self.deadline:
                     self._note(entry, "retry", code, str(e)[:300])
                     self.sleep(self.poll)
                     continue
@@ -161,7 +173,7 @@ class Teardown:
                 if code in GONE_CODES:
                     self._note(entry, "deleted")
                     return True
-                if code not in TRANSIENT_CODES:
+                if not is_transient(e):
                     self._note(entry, "error", code, str(e)[:300])
                     return False
             if self.clock() + self.poll >= self.deadline:

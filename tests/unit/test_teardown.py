@@ -11,8 +11,8 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.dependencies impo
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import Ledger
 
 
-def client_error(code):
-    return ClientError({"Error": {"Code": code, "Message": code + " says no"}}, "Delete")
+def client_error(code, status=400):
+    return ClientError({"Error": {"Code": code, "Message": code + " says no"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Delete")
 
 
 class FakeCloud:
@@ -137,7 +137,8 @@ def test_independent_branches_run_at_the_same_time(ledger, monkeypatch):
 
 def test_transient_refusals_are_retried_until_they_clear(ledger, monkeypatch):
     cloud = fill(ledger, {"subnet": ["subnet-1"]}, monkeypatch)
-    refusals = iter([client_error("DependencyViolation"), client_error("RequestLimitExceeded")])
+    # IAM's 5xx is ServiceFailure: a code on no list, transient by its status.
+    refusals = iter([client_error("DependencyViolation"), client_error("RequestLimitExceeded"), client_error("ServiceFailure", 500)])
     kind = teardown.KINDS["subnet"]
     real_delete = kind.delete
 
@@ -151,7 +152,7 @@ def test_transient_refusals_are_retried_until_they_clear(ledger, monkeypatch):
     done, left = teardown.Teardown(ledger, None, timeout=30, poll=0.01).run(teardown.build_plan(ledger, []))
     assert left == [] and cloud.present == set()
     outcomes = [(e["outcome"], e.get("error_code")) for e in ledger.document["events"] if e["action"] == "delete"]
-    assert outcomes[:2] == [("retry", "DependencyViolation"), ("retry", "RequestLimitExceeded")]
+    assert outcomes[:3] == [("retry", "DependencyViolation"), ("retry", "RequestLimitExceeded"), ("retry", "ServiceFailure")]
 
 
 def test_a_refusal_that_never_clears_ends_at_the_deadline_with_exact_leftovers(ledger, monkeypatch):
