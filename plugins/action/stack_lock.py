@@ -15,7 +15,7 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.state_store impor
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("stack_name", "state_dir", "state", "force", "token"))
+    _VALID_ARGS = frozenset(("stack_name", "state_dir", "state", "force", "token", "ttl"))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -35,7 +35,9 @@ class ActionModule(ActionBase):
         try:
             if state == "present":
                 # Workers are forked from the ansible-playbook process: its pid is our parent's.
-                lock, warnings = store.acquire_lock(stack_name, os.getppid(), force=bool(args.get("force", False)))
+                lock, warnings = store.acquire_lock(
+                    stack_name, os.getppid(), force=bool(args.get("force", False)), ttl=_positive_int(args.get("ttl"))
+                )
                 for warning in warnings:
                     self._display.warning(warning)
                 result.update(changed=False, token=lock["token"], holder=lock, lock_warnings=warnings)
@@ -46,3 +48,11 @@ class ActionModule(ActionBase):
         except StateError as e:
             result.update(failed=True, msg=str(e))
         return result
+
+
+def _positive_int(value):
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        return None
+    return number if number > 0 else None

@@ -80,8 +80,11 @@ class StateStore:
         """Store the stack's recovery report beside its document; returns where."""
         raise NotImplementedError
 
-    def acquire_lock(self, stack_name, pid, force=False):
-        """Take the stack's lock for process ``pid`` on this host. Returns (lock, warnings). Raises LockHeld."""
+    def acquire_lock(self, stack_name, pid, force=False, ttl=None):
+        """Take the stack's lock for process ``pid`` on this host. Returns (lock, warnings). Raises LockHeld.
+
+        ``ttl``: seconds another host waits after the last heartbeat before it may break the lock; a run
+        passes at least its longest wait without a state save (default: the store's)."""
         raise NotImplementedError
 
     def release_lock(self, stack_name, token):
@@ -208,14 +211,14 @@ class LocalStateStore(StateStore):
             return "its heartbeat is {0:.0f}s old, over the {1}s TTL".format(age, holder.get("ttl", self.lock_ttl))
         return None
 
-    def acquire_lock(self, stack_name, pid, force=False):
+    def acquire_lock(self, stack_name, pid, force=False, ttl=None):
         self.ensure_writable()
         path = self._lock_path(stack_name)
         record = {
             "host": self.hostname,
             "pid": pid,
             "started_at": iso(utc_now()),
-            "ttl": self.lock_ttl,
+            "ttl": int(ttl or self.lock_ttl),
             "token": uuid.uuid4().hex,
         }
         warnings = []

@@ -56,10 +56,13 @@ def ensure(stack, cidr_block):
     else:
         vpc_id = found["VpcId"]
         stack.record("vpc", vpc_id, "adopted", key=KEY, cidr_block=found["CidrBlock"])
-    if stack.check_mode:
-        stack.changed |= not all(dns_attributes(ec2, vpc_id))
-    elif enable_dns(ec2, vpc_id):
-        stack.changed = True
+    try:
+        if stack.check_mode:
+            stack.changed |= not all(dns_attributes(ec2, vpc_id))
+        elif enable_dns(ec2, vpc_id):
+            stack.changed = True
+    except AWS_ERRORS as e:
+        stack.fail_aws(e, "cannot turn on DNS in VPC {0}".format(vpc_id), "vpc", vpc_id, action="modify")
     return vpc_id
 
 

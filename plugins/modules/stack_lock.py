@@ -31,6 +31,12 @@ options:
     description: Break any lock, live or not.
     type: bool
     default: false
+  ttl:
+    description:
+      - Seconds after the last heartbeat before a run on another host may treat this lock as stale.
+      - Pass at least the longest wait of the run without a state save (instance, health check, rollback).
+    type: int
+    default: 300
   token:
     description: With O(state=absent), the token returned when the lock was taken; another run's lock is left alone.
     type: str

@@ -3,7 +3,7 @@ destroy.yml leaves nothing of the stack; or a new deploy finishes it without dup
 that leaves nothing. Either way the killed run's lock is recognised as stale by itself, with a warning.
 
 The moments are the deploy's mutating calls (tests/integration/deploy_calls.json): alternately just before the
-call reaches AWS and just after AWS did it, before the answer arrives; plus moments while the deploy waits.
+call reaches AWS and just after AWS did it, before the answer arrives; plus two moments while the deploy waits for its instance.
 """
 
 import os
@@ -20,8 +20,8 @@ FULL_STACK = {"vpc": 1, "subnet": 2, "internet_gateway": 1, "route_table": 1, "s
 # (operation, occurrence, when): "before" AWS sees the call, "after" it did the work.
 MOMENTS = [(operation, occurrence, "before" if index % 2 == 0 else "after")
            for index, (_service, operation, occurrence) in enumerate(MUTATING_CALLS)]
-# While the deploy waits: for the instance to run, for the file system to be available.
-MOMENTS += [("DescribeInstanceStatus", 1, "after"), ("DescribeFileSystems", 2, "after")]
+# While the deploy waits for the instance to run (the emulator has no other wait worth the name).
+MOMENTS += [("DescribeInstances", 2, "after"), ("DescribeInstanceStatus", 1, "after")]
 SAMPLE = {("CreateSubnet", 2, "before"), ("CreateFileSystem", 1, "before"), ("RunInstances", 1, "before")}
 
 

@@ -43,7 +43,7 @@ NEVER = {
     "file-system": ("DeleteFileSystem", "FileSystemInUse", 409, {"file_system"}),
     "role": ("DeleteRole", "DeleteConflict", 409, {"iam_role"}),
 }
-SAMPLE = {"throttled-then-5xx-DeleteSubnet", "never-file-system"}
+SAMPLE = {"throttled-then-5xx-iam", "never-file-system"}
 
 
 @pytest.fixture
@@ -77,11 +77,15 @@ def cases():
             marks.append(pytest.mark.full_only)
         return pytest.param(name, *values, marks=marks, id=name)
 
-    for operation, service in TEARDOWN_CALLS.items():
+    for service in sorted(set(TEARDOWN_CALLS.values())):
         code, status = THROTTLING[service]
-        # Three throttled answers, then three 500s: more than botocore's five attempts, so our own retry acts too.
-        yield case("throttled-then-5xx-" + operation, "transient",
-                   [Rule(operation, error=code, status=status, times=3), Rule(operation, error=SERVER_ERROR[service], status=500, times=3)])
+        # Each of the service's calls: three throttled answers, then three 500s. That is more than botocore's
+        # five attempts, so AWSRetry and the teardown's own retry act too (IAM's ServiceFailure is on no list).
+        yield case("throttled-then-5xx-" + service, "transient", [
+            rule for operation in sorted(op for op, owner in TEARDOWN_CALLS.items() if owner == service)
+            for rule in (Rule(operation, error=code, status=status, times=3),
+                         Rule(operation, error=SERVER_ERROR[service], status=500, times=3))
+        ])
     yield case("everything-throttled", "transient",
                [Rule(operation, error=THROTTLING[service][0], status=THROTTLING[service][1], times=2)
                 for operation, service in TEARDOWN_CALLS.items()])
@@ -98,7 +102,7 @@ def test_rollback_under_faults(aws, proxy, playbook, efs_failing_vars, state_dir
         proxy.add(rule)
     timeout = 120 if expected == "transient" else 10
     run = playbook("deploy", stack_name=stack, **dict(efs_failing_vars, rollback_timeout=timeout))
-    assert sum(rule.hits for rule in rules) > 0, "the fault was never injected"
+    assert all(rule.hits for rule in rules), [(r.operation, r.hits) for r in rules if not r.hits]
     if expected == "transient":
         rolled_back_completely(aws, state_dir, stack, run)
         return

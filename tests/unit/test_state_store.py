@@ -122,6 +122,16 @@ def test_other_host_lock_is_stale_after_ttl(tmp_path):
     assert "TTL" in warnings[0]
 
 
+def test_a_holder_with_a_longer_ttl_outlives_the_default(tmp_path):
+    store = LocalStateStore(str(tmp_path), lock_ttl=60)
+    other = LocalStateStore(str(tmp_path), lock_ttl=60, hostname="elsewhere")
+    assert other.acquire_lock("s1", 1, ttl=1200)[0]["ttl"] == 1200
+    old = utc_now().timestamp() - 600
+    os.utime(os.path.join(str(tmp_path), "s1.lock"), (old, old))
+    with pytest.raises(LockHeld):
+        store.acquire_lock("s1", os.getpid())
+
+
 def test_save_refreshes_the_heartbeat(tmp_path):
     store = LocalStateStore(str(tmp_path))
     store.acquire_lock("s1", os.getpid())

@@ -1,7 +1,11 @@
 import os
 
+import pytest
+from botocore.exceptions import ClientError
+
 from ansible_collections.geusemaker.stack.plugins.module_utils import vpc
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import STACK_TAG
+from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackFailure
 
 
 def tags_of(ec2, vpc_id):
@@ -57,3 +61,14 @@ def test_delete_exists_discover(stack):
     assert vpc.exists(stack.clients, entry)
     vpc.delete(stack.clients, entry)
     assert not vpc.exists(stack.clients, entry)
+
+
+def test_refused_dns_change_fails_with_the_vpc_and_the_code(stack, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "ModifyVpcAttribute")
+
+    monkeypatch.setattr(vpc, "enable_dns", refuse)
+    with pytest.raises(StackFailure) as caught:
+        vpc.ensure(stack, "10.9.0.0/16")
+    assert caught.value.details["resource_type"] == "vpc" and caught.value.details["error_code"] == "UnauthorizedOperation"
+    assert stack.ledger.find("vpc", caught.value.details["resource_id"])["status"] == "present"
