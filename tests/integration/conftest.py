@@ -61,7 +61,11 @@ def emulator(tmp_path_factory):
         pytest.fail("moto server did not start")
     yield url
     process.terminate()
-    process.wait(10)
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:  # a loaded emulator can take longer to stop than it is worth waiting
+        process.kill()
+        process.wait(10)
 
 
 @pytest.fixture(scope="session")
