@@ -331,6 +331,16 @@ class UserNetwork:
         )
 
 
+def assert_rolled_back(aws, state_dir, stack_name, run):
+    """The run failed, the emulator holds nothing of the stack, and the state says so. Returns the state."""
+    assert run.rc != 0, run.output[-3000:]
+    assert aws.stack_resources(stack_name) == {}, run.output[-3000:]
+    state = load_state(state_dir, stack_name)
+    assert state["status"] == "rolled_back", (state["status"], run.output[-3000:])
+    assert {entry["status"] for entry in state["resources"]} <= {"deleted"}, state["resources"]
+    return state
+
+
 def load_state(state_dir, stack_name):
     with open(os.path.join(state_dir, stack_name + ".json")) as handle:
         return json.load(handle)

@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from tests.integration.conftest import load_state
+from tests.integration.conftest import assert_rolled_back
 from tests.support.fault_proxy import Rule, is_mutating
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -67,13 +67,8 @@ def test_failed_call_rolls_back_to_nothing(aws, proxy, playbook, deploy_vars, st
     stack = "fm-" + operation.lower()[:20] + str(occurrence)
     proxy.add(rule_for(service, operation, occurrence, way))
     run = playbook("deploy", stack_name=stack, **deploy_vars)
-    assert run.rc != 0, run.output[-3000:]
     assert proxy.count(operation) >= occurrence
-    assert aws.stack_resources(stack) == {}, run.output[-3000:]
-    state = load_state(state_dir, stack)
-    assert state["status"] == "rolled_back", (state["status"], run.output[-3000:])
-    failure = state["failure"]
+    failure = assert_rolled_back(aws, state_dir, stack, run)["failure"]
     assert failure and failure["task"] and failure["critical"] is True and failure["at"], failure
     injected = "InternalError" if way == "lost-retried" else REFUSALS[service][0]
     assert failure["error_code"] == injected, failure
-    assert {entry["status"] for entry in state["resources"]} <= {"deleted"}, state["resources"]
