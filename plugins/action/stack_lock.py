@@ -10,12 +10,19 @@ from ansible.errors import AnsibleActionFail
 from ansible.plugins.action import ActionBase
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import stack_name_problem
-from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import LockHeld, StateError, open_store
+from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import STACK_RESULT
+from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import (
+    STATE_LOCATION_OPTIONS,
+    LockHeld,
+    StateError,
+    open_store,
+    state_location,
+)
 
 
 class ActionModule(ActionBase):
     TRANSFERS_FILES = False
-    _VALID_ARGS = frozenset(("stack_name", "state_dir", "state", "force", "token", "ttl"))
+    _VALID_ARGS = frozenset(("stack_name", "tags", "state", "force", "token", "ttl") + tuple(STATE_LOCATION_OPTIONS))
 
     def run(self, tmp=None, task_vars=None):
         result = super().run(tmp, task_vars)
@@ -27,7 +34,12 @@ class ActionModule(ActionBase):
         state = args.get("state", "present")
         if state not in ("present", "absent"):
             raise AnsibleActionFail("state must be present or absent")
-        store = open_store(args.get("state_dir") or "~/.geusemaker/stacks")
+        try:
+            location = state_location(args)
+            store = open_store(location)
+        except StateError as e:
+            raise AnsibleActionFail(str(e))
+        result[STACK_RESULT] = dict(stack_name=stack_name, state=location)
         if self._task.check_mode:
             holder = store.read_lock(stack_name)
             result.update(changed=False, skipped_lock=True, holder=holder, token="check-mode")

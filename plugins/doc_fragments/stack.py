@@ -4,30 +4,28 @@
 
 
 class ModuleDocFragment:
-    # Options every geusemaker.stack resource module takes.
+    # Options every module acting on one stack takes. A play gives them once, as module_defaults of the action
+    # group geusemaker.stack.stack, together with the state location (doc fragment geusemaker.stack.state).
     DOCUMENTATION = r"""
 options:
   stack_name:
     description:
       - Name of the stack; 3 to 32 lowercase letters, digits and hyphens, starting with a letter.
-      - Marks everything the stack creates (tag C(geusemaker:stack)) and names its state file.
+      - Marks everything the stack creates (tag C(geusemaker:stack)) and names its state.
     type: str
     required: true
-  state_dir:
-    description:
-      - Directory of the stack state files; C(<state_dir>/<stack_name>.json) is rewritten atomically
-        (mode 0600) after every resource created or adopted.
-    type: path
-    default: ~/.geusemaker/stacks
   tags:
     description:
       - Tags added to every resource created. They cannot override the ownership tags.
     type: dict
     default: {}
 notes:
-  - The module finds its resource by ownership tags first and adopts it; otherwise it creates it, tagged on the create call.
-  - Returns the updated ledger as the fact C(geusemaker_ledger), after the state file has been saved.
-  - In check mode nothing is created and the state file is not written.
+  - Give O(stack_name), O(tags) and the state location once per play, as module_defaults of the action group
+    C(group/geusemaker.stack.stack).
+  - A resource module finds its resource by ownership tags first and adopts it; otherwise it creates it, tagged on
+    the create call, and records it in the stack's state at once.
+  - Returns the updated ledger as the fact C(geusemaker_ledger), after the state has been saved.
+  - In check mode nothing is created and the state is not written.
 """
 
     RETURN = r"""
@@ -39,6 +37,10 @@ ansible_facts:
     geusemaker_ledger:
       description: The stack's state document (schema_version, status, resources, events, failure).
       type: dict
+geusemaker_stack:
+  description: The stack's name and state location, for the recovery callback.
+  returned: always
+  type: dict
 planned:
   description: In check mode, what would be created.
   returned: when something would be created

@@ -4,7 +4,8 @@
 
 """The one table that orders teardown: which resource types must be gone before a type is deleted.
 
-Types not linked here are independent and are deleted at the same time. The order follows real AWS,
+Every kind of the registry (kinds.py) has a row, even an empty one: a type without a row is an error, never
+"independent". Types that do not wait on each other are deleted at the same time. The order follows real AWS,
 which is stricter than the emulator: a terminated instance's ENI keeps its subnet and security group
 busy, a deleting mount target keeps its file system, subnet and group busy, and an internet gateway
 cannot be detached while instances hold public addresses.
@@ -28,9 +29,12 @@ DELETE_AFTER = {
 def deletion_layers(types):
     """Resource types in teardown order, as layers whose members do not wait on each other."""
     remaining = set(types)
+    unordered = sorted(remaining - set(DELETE_AFTER))
+    if unordered:
+        raise ValueError("resource type(s) {0} have no row in dependencies.DELETE_AFTER".format(", ".join(unordered)))
     layers = []
     while remaining:
-        layer = sorted(t for t in remaining if not (set(DELETE_AFTER.get(t, ())) & remaining))
+        layer = sorted(t for t in remaining if not (set(DELETE_AFTER[t]) & remaining))
         if not layer:
             raise ValueError("dependency cycle among {0}".format(sorted(remaining)))
         layers.append(layer)

@@ -6,16 +6,11 @@
 
 import time
 
-try:
-    from botocore.exceptions import ClientError
-except ImportError:
-    ClientError = ()  # AnsibleAWSModule reports the missing SDK
-
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list, boto3_tag_list_to_ansible_dict
 
+from ansible_collections.geusemaker.stack.plugins.module_utils.aws import AWS_ERRORS, is_boto3_error_code, list_all
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import STACK_TAG, efs_creation_token
 from ansible_collections.geusemaker.stack.plugins.module_utils.polling import PollTimeout, poll_until
-from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import AWS_ERRORS, error_code
 
 KEY = "file-system"
 POLL_INTERVAL = 1.5
@@ -24,14 +19,7 @@ GONE_STATES = ("deleting", "deleted")
 
 def all_file_systems(efs, **params):
     """Every file system DescribeFileSystems answers with ``params``, across pages."""
-    result = []
-    while True:
-        page = efs.describe_file_systems(aws_retry=True, **params)
-        result.extend(page.get("FileSystems", []))
-        marker = page.get("NextMarker")
-        if not marker:
-            return result
-        params["Marker"] = marker
+    return list_all(efs, "describe_file_systems", "FileSystems", **params)
 
 
 def find_by_token(efs, token):
@@ -50,10 +38,8 @@ def describe(efs, file_system_id):
     """The file system, or None when it is not (yet) visible."""
     try:
         found = efs.describe_file_systems(aws_retry=True, FileSystemId=file_system_id)["FileSystems"]
-    except ClientError as e:
-        if error_code(e) == "FileSystemNotFound":
-            return None
-        raise
+    except is_boto3_error_code("FileSystemNotFound"):
+        return None
     return found[0] if found else None
 
 
@@ -68,9 +54,7 @@ def create(efs, token, tags):
             ThroughputMode="bursting",
             Tags=ansible_dict_to_boto3_tag_list(tags),
         )
-    except ClientError as e:
-        if error_code(e) != "FileSystemAlreadyExists":
-            raise
+    except is_boto3_error_code("FileSystemAlreadyExists"):
         found = find_by_token(efs, token)
         if found is None:
             raise
@@ -115,20 +99,16 @@ def ensure(stack, timeout=300, clock=time.monotonic, sleep=time.sleep):
     deadline = clock() + timeout
     efs = stack.clients.efs
     token = efs_creation_token(stack.stack_name, stack.region)
-    try:
+    with stack.aws_call("cannot look up the EFS file system", "file_system", action="describe"):
         found = find_owned(efs, stack.stack_name, stack.region)
-    except AWS_ERRORS as e:
-        stack.fail_aws(e, "cannot look up the EFS file system", "file_system", action="describe")
     if found is not None:
         file_system_id = found["FileSystemId"]
         stack.record("file_system", file_system_id, "adopted", key=KEY, creation_token=token)
     elif stack.check_mode:
         return stack.plan("file_system", KEY, encrypted=True), None
     else:
-        try:
+        with stack.aws_call("cannot create the EFS file system", "file_system"):
             found = create(efs, token, stack.tags(KEY))
-        except AWS_ERRORS as e:
-            stack.fail_aws(e, "cannot create the EFS file system", "file_system")
         file_system_id = found["FileSystemId"]
         # This run's request made it, even when the answer came back as FileSystemAlreadyExists.
         stack.record("file_system", file_system_id, "created", key=KEY, creation_token=token)
@@ -142,13 +122,8 @@ def delete(clients, entry):
 
 
 def exists(clients, entry):
-    try:
-        found = clients.efs.describe_file_systems(aws_retry=True, FileSystemId=entry["id"])["FileSystems"]
-    except ClientError as e:
-        if error_code(e) == "FileSystemNotFound":
-            return False
-        raise
-    return any(item.get("LifeCycleState") != "deleted" for item in found)
+    found = describe(clients.efs, entry["id"])
+    return found is not None and found.get("LifeCycleState") != "deleted"
 
 
 def discover(clients, stack_name, region):

@@ -13,8 +13,8 @@ from urllib.parse import unquote
 
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list, boto3_tag_list_to_ansible_dict
 
+from ansible_collections.geusemaker.stack.plugins.module_utils.aws import answer_or_none, is_boto3_error_code, list_all
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import IAM_PATH, STACK_TAG, iam_name, is_owned, is_planned
-from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import AWS_ERRORS, error_code
 
 TYPE = "iam_role"
 KEY = "role"
@@ -72,12 +72,7 @@ def as_document(policy):
 
 def get_role(iam, name):
     """The role, or None when there is none."""
-    try:
-        return iam.get_role(aws_retry=True, RoleName=name)["Role"]
-    except AWS_ERRORS as e:
-        if error_code(e) == "NoSuchEntity":
-            return None
-        raise
+    return answer_or_none(iam.get_role, "Role", "NoSuchEntity", RoleName=name)
 
 
 def tags_of(role):
@@ -85,34 +80,18 @@ def tags_of(role):
 
 
 def attached_policies(iam, name):
-    arns = []
-    kwargs = dict(RoleName=name)
-    while True:
-        page = iam.list_attached_role_policies(aws_retry=True, **kwargs)
-        arns.extend(policy["PolicyArn"] for policy in page.get("AttachedPolicies", []))
-        if not page.get("IsTruncated"):
-            return arns
-        kwargs["Marker"] = page["Marker"]
+    return [policy["PolicyArn"] for policy in list_all(iam, "list_attached_role_policies", "AttachedPolicies", RoleName=name)]
 
 
 def inline_policy_names(iam, name):
-    names = []
-    kwargs = dict(RoleName=name)
-    while True:
-        page = iam.list_role_policies(aws_retry=True, **kwargs)
-        names.extend(page.get("PolicyNames", []))
-        if not page.get("IsTruncated"):
-            return names
-        kwargs["Marker"] = page["Marker"]
+    return list_all(iam, "list_role_policies", "PolicyNames", RoleName=name)
 
 
 def current_inline_policy(iam, name):
     try:
         return as_document(iam.get_role_policy(aws_retry=True, RoleName=name, PolicyName=INLINE_POLICY_NAME)["PolicyDocument"])
-    except AWS_ERRORS as e:
-        if error_code(e) == "NoSuchEntity":
-            return None
-        raise
+    except is_boto3_error_code("NoSuchEntity"):
+        return None
 
 
 def converge(stack, name, file_system_arn=None):
@@ -120,20 +99,16 @@ def converge(stack, name, file_system_arn=None):
     (or, in check mode, would change)."""
     iam = stack.clients.iam
     wanted = inline_policy(stack.stack_name, stack.region, file_system_arn)
-    try:
+    with stack.aws_call("cannot read the policies of IAM role {0}".format(name), TYPE, name, action="find"):
         missing = [arn for arn in MANAGED_POLICIES if arn not in attached_policies(iam, name)]
         stale = current_inline_policy(iam, name) != wanted
-    except AWS_ERRORS as e:
-        stack.fail_aws(e, "cannot read the policies of IAM role {0}".format(name), TYPE, name, action="find")
     if stack.check_mode or not (missing or stale):
         return bool(missing or stale)
-    try:
+    with stack.aws_call("cannot set the policies of IAM role {0}".format(name), TYPE, name, action="update"):
         for arn in missing:
             iam.attach_role_policy(aws_retry=True, RoleName=name, PolicyArn=arn)
         if stale:
             iam.put_role_policy(aws_retry=True, RoleName=name, PolicyName=INLINE_POLICY_NAME, PolicyDocument=json.dumps(wanted))
-    except AWS_ERRORS as e:
-        stack.fail_aws(e, "cannot set the policies of IAM role {0}".format(name), TYPE, name, action="update")
     return True
 
 
@@ -147,39 +122,49 @@ def require_owned(stack, name, role):
         )
 
 
+def ensure_named(stack, resource_type, label, name, get, create, require_owned):
+    """Find the IAM resource ``name`` (a role or instance profile), or create it. A create answered
+    EntityAlreadyExists (a retried call whose first response was lost) takes the existing one if it is ours.
+
+    Returns (resource, provenance); (None, None) in check mode when it would be created.
+    """
+    iam = stack.clients.iam
+    with stack.aws_call("cannot look up {0} {1}".format(label, name), resource_type, name, action="find"):
+        found = get(iam, name)
+    if found is not None:
+        require_owned(stack, name, found)
+        return found, "adopted"
+    if stack.check_mode:
+        return None, None
+    with stack.aws_call("cannot create {0} {1}".format(label, name), resource_type, name):
+        try:
+            return create(iam), "created"
+        except is_boto3_error_code("EntityAlreadyExists"):
+            pass
+    with stack.aws_call("cannot look up {0} {1}".format(label, name), resource_type, name, action="find"):
+        found = get(iam, name)
+    require_owned(stack, name, found)
+    return found, "created"
+
+
 def ensure(stack, file_system_arn=None):
     """Adopt or create the stack's role and converge its policies. Returns (role_name, role_arn)."""
-    iam = stack.clients.iam
     name = iam_name(stack.stack_name, stack.region)
-    try:
-        role = get_role(iam, name)
-    except AWS_ERRORS as e:
-        stack.fail_aws(e, "cannot look up IAM role {0}".format(name), TYPE, name, action="find")
+
+    def create(iam):
+        return iam.create_role(
+            aws_retry=True,
+            RoleName=name,
+            Path=IAM_PATH,
+            AssumeRolePolicyDocument=json.dumps(ASSUME_ROLE_POLICY),
+            Tags=ansible_dict_to_boto3_tag_list(stack.tags(KEY)),
+            Description="GeuseMaker stack {0} instances ({1})".format(stack.stack_name, stack.region),
+        )["Role"]
+
+    role, provenance = ensure_named(stack, TYPE, "IAM role", name, get_role, create, require_owned)
     if role is None:
-        if stack.check_mode:
-            return stack.plan(TYPE, KEY, name=name), None
-        try:
-            role = iam.create_role(
-                aws_retry=True,
-                RoleName=name,
-                Path=IAM_PATH,
-                AssumeRolePolicyDocument=json.dumps(ASSUME_ROLE_POLICY),
-                Tags=ansible_dict_to_boto3_tag_list(stack.tags(KEY)),
-                Description="GeuseMaker stack {0} instances ({1})".format(stack.stack_name, stack.region),
-            )["Role"]
-        except AWS_ERRORS as e:
-            # A retried call whose first response was lost: take the role if it is ours.
-            if error_code(e) != "EntityAlreadyExists":
-                stack.fail_aws(e, "cannot create IAM role {0}".format(name), TYPE, name)
-            try:
-                role = get_role(iam, name)
-            except AWS_ERRORS as e:
-                stack.fail_aws(e, "cannot look up IAM role {0}".format(name), TYPE, name, action="find")
-            require_owned(stack, name, role)
-        stack.record(TYPE, name, "created", key=KEY, arn=role["Arn"])
-    else:
-        require_owned(stack, name, role)
-        stack.record(TYPE, name, "adopted", key=KEY, arn=role["Arn"])
+        return stack.plan(TYPE, KEY, name=name), None
+    stack.record(TYPE, name, provenance, key=KEY, arn=role["Arn"])
     if converge(stack, name, file_system_arn):
         stack.changed = True
     return name, role["Arn"]
@@ -196,15 +181,24 @@ def delete(clients, entry):
     iam.delete_role(aws_retry=True, RoleName=name)
 
 
-def exists(clients, entry):
-    if is_planned(entry["id"]):
-        return False
-    return get_role(clients.iam, entry["id"]) is not None
+def exists_named(get):
+    """A kind's ``exists`` for an IAM resource named by ``get(iam, name)``."""
+
+    def exists(clients, entry):
+        return not is_planned(entry["id"]) and get(clients.iam, entry["id"]) is not None
+
+    return exists
+
+
+def find_named(clients, stack_name, region, get, is_ours):
+    """The stack's IAM resource by its deterministic name when it exists and ``is_ours(it)``; else None."""
+    found = get(clients.iam, iam_name(stack_name, region))
+    return found if found is not None and is_ours(found) else None
+
+
+exists = exists_named(get_role)
 
 
 def discover(clients, stack_name, region):
-    name = iam_name(stack_name, region)
-    role = get_role(clients.iam, name)
-    if role is None or not is_owned(tags_of(role), stack_name):
-        return []
-    return [{"id": name, "key": KEY, "arn": role["Arn"]}]
+    role = find_named(clients, stack_name, region, get_role, lambda found: is_owned(tags_of(found), stack_name))
+    return [{"id": role["RoleName"], "key": KEY, "arn": role["Arn"]}] if role else []

@@ -8,16 +8,18 @@ import gzip
 import hashlib
 import time
 
-try:
-    from botocore.exceptions import ClientError
-except ImportError:
-    ClientError = ()  # AnsibleAWSModule reports the missing SDK
-
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict, boto3_tag_specifications
 
+from ansible_collections.geusemaker.stack.plugins.module_utils.aws import (
+    WaitFailed,
+    WaitTimeout,
+    error_code,
+    is_boto3_error_code,
+    list_all,
+    wait_until,
+)
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import KEY_TAG, owner_filters
 from ansible_collections.geusemaker.stack.plugins.module_utils.polling import PollTimeout, poll_until
-from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import AWS_ERRORS, error_code
 
 USER_DATA_LIMIT = 16384
 ROOT_VOLUME_GIB = 75
@@ -25,15 +27,13 @@ DEFAULT_ROOT_DEVICE = "/dev/xvda"
 POLL_INTERVAL = 2
 PROFILE_PROPAGATION_LIMIT = 60
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
-GONE_STATES = ("shutting-down", "terminated")
-SPOT_CAPACITY_CODES = frozenset(
-    (
-        "InsufficientInstanceCapacity",
-        "MaxSpotInstanceCountExceeded",
-        "SpotMaxPriceTooLow",
-        "InsufficientCapacity",
-        "UnfulfillableCapacity",
-    )
+INVALID_IMAGE_CODES = ("InvalidAMIID.NotFound", "InvalidAMIID.Malformed", "InvalidAMIID.Unavailable")
+SPOT_CAPACITY_CODES = (
+    "InsufficientInstanceCapacity",
+    "MaxSpotInstanceCountExceeded",
+    "SpotMaxPriceTooLow",
+    "InsufficientCapacity",
+    "UnfulfillableCapacity",
 )
 
 
@@ -87,9 +87,13 @@ def instances_of(response):
     return [item for reservation in response["Reservations"] for item in reservation["Instances"]]
 
 
+def described_instances(ec2, **params):
+    return [item for reservation in list_all(ec2, "describe_instances", "Reservations", **params) for item in reservation["Instances"]]
+
+
 def find_owned(ec2, stack_name, key):
     filters = owner_filters(stack_name, key) + [{"Name": "instance-state-name", "Values": list(LIVE_STATES)}]
-    found = instances_of(ec2.describe_instances(aws_retry=True, Filters=filters))
+    found = described_instances(ec2, Filters=filters)
     found.sort(key=lambda item: (item["State"]["Name"] != "running", item["InstanceId"]))
     return found[0] if found else None
 
@@ -97,9 +101,7 @@ def find_owned(ec2, stack_name, key):
 def root_device(ec2, ami_id):
     try:
         images = ec2.describe_images(aws_retry=True, ImageIds=[ami_id])["Images"]
-    except ClientError as e:
-        if not error_code(e).startswith("InvalidAMIID"):
-            raise
+    except is_boto3_error_code(INVALID_IMAGE_CODES):
         images = []  # RunInstances names the problem with the image better
     return (images[0].get("RootDeviceName") if images else None) or DEFAULT_ROOT_DEVICE
 
@@ -150,7 +152,7 @@ def run_one(stack, params, deadline, clock, sleep):
     def attempt():
         try:
             return ec2.run_instances(aws_retry=True, **params)["Instances"][0]
-        except ClientError as e:
+        except is_boto3_error_code("InvalidParameterValue") as e:
             if not is_profile_not_visible(e):
                 raise
             last["error"] = e
@@ -166,65 +168,41 @@ def run_one(stack, params, deadline, clock, sleep):
 def launch(stack, key, subnet_id, spec, device_name, deadline, clock, sleep):
     """Launch one instance, spot first when asked; returns (instance, warnings)."""
     warnings = []
-    market = "spot" if spec["use_spot"] else "on-demand"
-    try:
-        try:
-            item = run_one(stack, launch_parameters(stack, key, subnet_id, spec, device_name, market), deadline, clock, sleep)
-        except ClientError as e:
-            if market != "spot" or error_code(e) not in SPOT_CAPACITY_CODES:
-                raise
-            warnings.append(
-                "{0}: no spot capacity for {1} in {2} ({3}); launching on-demand instead".format(
-                    key, spec["instance_type"], subnet_id, error_code(e)
-                )
-            )
-            market = "on-demand"
-            item = run_one(stack, launch_parameters(stack, key, subnet_id, spec, device_name, market), deadline, clock, sleep)
-    except AWS_ERRORS as e:
-        stack.fail_aws(e, "cannot launch {0} ({1} {2})".format(key, market, spec["instance_type"]), "instance")
-    return item, warnings
+    markets = ["spot", "on-demand"] if spec["use_spot"] else ["on-demand"]
+    for market in markets:
+        with stack.aws_call("cannot launch {0} ({1} {2})".format(key, market, spec["instance_type"]), "instance"):
+            try:
+                params = launch_parameters(stack, key, subnet_id, spec, device_name, market)
+                return run_one(stack, params, deadline, clock, sleep), warnings
+            except is_boto3_error_code(SPOT_CAPACITY_CODES) as e:
+                if market == markets[-1]:
+                    raise
+                warnings.append("{0}: no spot capacity for {1} in {2} ({3}); launching on-demand instead".format(
+                    key, spec["instance_type"], subnet_id, error_code(e)))
 
 
 def wait_healthy(stack, ids, deadline, clock, sleep):
-    """Poll until every instance is running with instance and system status ok; returns their descriptions."""
+    """Wait until every instance runs and passes its instance and system status checks; returns their descriptions."""
     ec2 = stack.clients.ec2
-
-    def check():
-        try:
-            described = instances_of(ec2.describe_instances(aws_retry=True, InstanceIds=ids))
-            statuses = ec2.describe_instance_status(aws_retry=True, InstanceIds=ids, IncludeAllInstances=True)
-        except ClientError as e:
-            if error_code(e) == "InvalidInstanceID.NotFound":
-                return None  # not yet visible to describes (eventual consistency)
-            raise
-        for item in described:
-            state = item["State"]["Name"]
-            if state in GONE_STATES:
-                reason = (item.get("StateReason") or {}).get("Message") or item.get("StateTransitionReason") or "no reason given"
-                stack.fail(
-                    "instance {0} went to {1} while starting: {2}".format(item["InstanceId"], state, reason),
-                    resource_type="instance", resource_id=item["InstanceId"], error_code="InstanceTerminated", critical=True,
-                )
-        ok = {
-            status["InstanceId"]
-            for status in statuses["InstanceStatuses"]
-            if status["InstanceState"]["Name"] == "running"
-            and status.get("InstanceStatus", {}).get("Status") == "ok"
-            and status.get("SystemStatus", {}).get("Status") == "ok"
-        }
-        if len(described) == len(ids) and ok >= set(ids):
-            return described
-        return None
-
     try:
-        return poll_until(check, max(0, deadline - clock()), interval=POLL_INTERVAL, clock=clock, sleep=sleep)
-    except PollTimeout:
+        with stack.aws_call("cannot check the state of instance(s) {0}".format(", ".join(ids)), "instance", ids[0], action="wait"):
+            running = wait_until(ec2, "instance_running", max(0, deadline - clock()), POLL_INTERVAL, clock, sleep, InstanceIds=ids)
+            for waiter in ("instance_status_ok", "system_status_ok"):
+                wait_until(ec2, waiter, max(0, deadline - clock()), POLL_INTERVAL, clock, sleep, InstanceIds=ids)
+    except WaitFailed as e:
+        item = next(item for item in instances_of(e.response) if item["State"]["Name"] not in ("pending", "running"))
+        state = item["State"]["Name"]
+        reason = (item.get("StateReason") or {}).get("Message") or item.get("StateTransitionReason") or "no reason given"
+        stack.fail(
+            "instance {0} went to {1} while starting: {2}".format(item["InstanceId"], state, reason),
+            resource_type="instance", resource_id=item["InstanceId"], error_code="InstanceTerminated", critical=True,
+        )
+    except WaitTimeout:
         stack.fail(
             "instance(s) {0} not running with status checks ok within the timeout".format(", ".join(ids)),
             resource_type="instance", resource_id=ids[0], error_code="Timeout", critical=True,
         )
-    except AWS_ERRORS as e:
-        stack.fail_aws(e, "cannot check the state of instance(s) {0}".format(", ".join(ids)), "instance", ids[0], action="wait")
+    return instances_of(running)
 
 
 def ensure(stack, count, instance_type, ami_id, subnet_ids, security_group_id, instance_profile_name, user_data,
@@ -245,10 +223,8 @@ def ensure(stack, count, instance_type, ami_id, subnet_ids, security_group_id, i
     for index in range(count):
         key = key_for(index)
         subnet_id = subnet_ids[index % len(subnet_ids)]
-        try:
+        with stack.aws_call("cannot look up {0}".format(key), "instance", action="find"):
             found = find_owned(ec2, stack.stack_name, key)
-        except AWS_ERRORS as e:
-            stack.fail_aws(e, "cannot look up {0}".format(key), "instance", action="find")
         if found is not None:
             stack.record("instance", found["InstanceId"], "adopted", key=key, subnet_id=found.get("SubnetId"),
                          security_group_id=group_of(found),
@@ -270,10 +246,8 @@ def ensure(stack, count, instance_type, ami_id, subnet_ids, security_group_id, i
                             "availability_zone": None, "warnings": []})
             continue
         if device_name is None:
-            try:
+            with stack.aws_call("cannot describe image {0}".format(ami_id), "instance"):
                 device_name = root_device(ec2, ami_id)
-            except AWS_ERRORS as e:
-                stack.fail_aws(e, "cannot describe image {0}".format(ami_id), "instance")
         item, warnings = launch(stack, key, subnet_id, spec, device_name, deadline, clock, sleep)
         stack.record("instance", item["InstanceId"], "created", key=key, subnet_id=subnet_id,
                      security_group_id=security_group_id, instance_profile=instance_profile_name,
@@ -294,17 +268,15 @@ def delete(clients, entry):
 def exists(clients, entry):
     try:
         found = instances_of(clients.ec2.describe_instances(aws_retry=True, InstanceIds=[entry["id"]]))
-    except ClientError as e:
-        if error_code(e) == "InvalidInstanceID.NotFound":
-            return False
-        raise
+    except is_boto3_error_code("InvalidInstanceID.NotFound"):
+        return False
     return any(item["State"]["Name"] != "terminated" for item in found)
 
 
 def discover(clients, stack_name, region):
     states = list(LIVE_STATES) + ["shutting-down"]
     filters = owner_filters(stack_name) + [{"Name": "instance-state-name", "Values": states}]
-    found = instances_of(clients.ec2.describe_instances(aws_retry=True, Filters=filters))
+    found = described_instances(clients.ec2, Filters=filters)
     return [
         {
             "id": item["InstanceId"],

@@ -10,8 +10,9 @@ Ownership is the name plus the path: instance profile tags cannot be read everyw
 
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 
+from ansible_collections.geusemaker.stack.plugins.module_utils import iam_role
+from ansible_collections.geusemaker.stack.plugins.module_utils.aws import answer_or_none
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import IAM_PATH, iam_name, is_planned
-from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import AWS_ERRORS, error_code
 
 TYPE = "instance_profile"
 KEY = "instance-profile"
@@ -19,12 +20,7 @@ KEY = "instance-profile"
 
 def get_profile(iam, name):
     """The instance profile, or None when there is none."""
-    try:
-        return iam.get_instance_profile(aws_retry=True, InstanceProfileName=name)["InstanceProfile"]
-    except AWS_ERRORS as e:
-        if error_code(e) == "NoSuchEntity":
-            return None
-        raise
+    return answer_or_none(iam.get_instance_profile, "InstanceProfile", "NoSuchEntity", InstanceProfileName=name)
 
 
 def role_names(profile):
@@ -49,49 +45,29 @@ def ensure_role(stack, name, profile, role_name):
     if stack.check_mode:
         return True
     iam = stack.clients.iam
-    try:
+    with stack.aws_call("cannot put IAM role {0} in instance profile {1}".format(role_name, name), TYPE, name, action="update"):
         for other in current:
             if other != role_name:
                 iam.remove_role_from_instance_profile(aws_retry=True, InstanceProfileName=name, RoleName=other)
         if role_name not in current:
             iam.add_role_to_instance_profile(aws_retry=True, InstanceProfileName=name, RoleName=role_name)
-    except AWS_ERRORS as e:
-        stack.fail_aws(e, "cannot put IAM role {0} in instance profile {1}".format(role_name, name), TYPE, name, action="update")
     return True
 
 
 def ensure(stack, role_name):
     """Adopt or create the stack's instance profile holding ``role_name``. Returns (profile_name, profile_arn)."""
-    iam = stack.clients.iam
     name = iam_name(stack.stack_name, stack.region)
     role_known = role_name and not is_planned(role_name)
-    try:
-        profile = get_profile(iam, name)
-    except AWS_ERRORS as e:
-        stack.fail_aws(e, "cannot look up IAM instance profile {0}".format(name), TYPE, name, action="find")
+
+    def create(iam):
+        return iam.create_instance_profile(
+            aws_retry=True, InstanceProfileName=name, Path=IAM_PATH, Tags=ansible_dict_to_boto3_tag_list(stack.tags(KEY))
+        )["InstanceProfile"]
+
+    profile, provenance = iam_role.ensure_named(stack, TYPE, "IAM instance profile", name, get_profile, create, require_owned)
     if profile is None:
-        if stack.check_mode:
-            return stack.plan(TYPE, KEY, name=name, role_name=role_name), None
-        try:
-            profile = iam.create_instance_profile(
-                aws_retry=True,
-                InstanceProfileName=name,
-                Path=IAM_PATH,
-                Tags=ansible_dict_to_boto3_tag_list(stack.tags(KEY)),
-            )["InstanceProfile"]
-        except AWS_ERRORS as e:
-            # A retried call whose first response was lost: take the profile if it is ours.
-            if error_code(e) != "EntityAlreadyExists":
-                stack.fail_aws(e, "cannot create IAM instance profile {0}".format(name), TYPE, name)
-            try:
-                profile = get_profile(iam, name)
-            except AWS_ERRORS as e:
-                stack.fail_aws(e, "cannot look up IAM instance profile {0}".format(name), TYPE, name, action="find")
-            require_owned(stack, name, profile)
-        stack.record(TYPE, name, "created", key=KEY, arn=profile["Arn"], role_name=role_name if role_known else None)
-    else:
-        require_owned(stack, name, profile)
-        stack.record(TYPE, name, "adopted", key=KEY, arn=profile["Arn"], role_name=role_name if role_known else None)
+        return stack.plan(TYPE, KEY, name=name, role_name=role_name), None
+    stack.record(TYPE, name, provenance, key=KEY, arn=profile["Arn"], role_name=role_name if role_known else None)
     if role_known and ensure_role(stack, name, profile, role_name):
         stack.changed = True
     return name, profile["Arn"]
@@ -107,18 +83,14 @@ def delete(clients, entry):
     iam.delete_instance_profile(aws_retry=True, InstanceProfileName=name)
 
 
-def exists(clients, entry):
-    if is_planned(entry["id"]):
-        return False
-    return get_profile(clients.iam, entry["id"]) is not None
+exists = iam_role.exists_named(get_profile)
 
 
 def discover(clients, stack_name, region):
-    name = iam_name(stack_name, region)
-    profile = get_profile(clients.iam, name)
-    if profile is None or profile.get("Path") != IAM_PATH:
+    profile = iam_role.find_named(clients, stack_name, region, get_profile, lambda found: found.get("Path") == IAM_PATH)
+    if profile is None:
         return []
-    found = {"id": name, "key": KEY, "arn": profile["Arn"]}
+    found = {"id": profile["InstanceProfileName"], "key": KEY, "arn": profile["Arn"]}
     roles = role_names(profile)
     if roles:
         found["role_name"] = roles[0]

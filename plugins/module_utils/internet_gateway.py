@@ -6,15 +6,15 @@
 
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_specifications
 
-from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import is_planned, owner_filters
-from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import AWS_ERRORS
+from ansible_collections.geusemaker.stack.plugins.module_utils.ec2 import Describe
+from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import is_planned
 
 KEY = "igw"
+GATEWAYS = Describe("describe_internet_gateways", "InternetGateways", "internet-gateway-id", "InternetGatewayId")
 
 
 def find_owned(ec2, stack_name):
-    found = ec2.describe_internet_gateways(aws_retry=True, Filters=owner_filters(stack_name, KEY))["InternetGateways"]
-    return found[0] if found else None
+    return GATEWAYS.first_owned(ec2, stack_name, KEY)
 
 
 def attached_vpcs(item):
@@ -24,31 +24,21 @@ def attached_vpcs(item):
 def ensure(stack, vpc_id):
     """Adopt or create the gateway, record it, attach it to ``vpc_id``. Returns its id."""
     ec2 = stack.clients.ec2
-    try:
-        found = find_owned(ec2, stack.stack_name)
-    except AWS_ERRORS as e:
-        stack.fail_aws(e, "cannot look up the internet gateway", "internet_gateway", action="find")
+
+    def create():
+        return ec2.create_internet_gateway(
+            aws_retry=True, TagSpecifications=boto3_tag_specifications(stack.tags(KEY), ["internet-gateway"]))["InternetGateway"]
+
+    found, provenance = stack.adopt_or_create("internet_gateway", "the internet gateway", lambda: find_owned(ec2, stack.stack_name), create)
     if found is None:
-        if stack.check_mode:
-            return stack.plan("internet_gateway", KEY, vpc_id=vpc_id)
-        try:
-            found = ec2.create_internet_gateway(
-                aws_retry=True, TagSpecifications=boto3_tag_specifications(stack.tags(KEY), ["internet-gateway"])
-            )["InternetGateway"]
-        except AWS_ERRORS as e:
-            stack.fail_aws(e, "cannot create the internet gateway", "internet_gateway")
-        provenance = "created"
-    else:
-        provenance = "adopted"
+        return stack.plan("internet_gateway", KEY, vpc_id=vpc_id)
     igw_id = found["InternetGatewayId"]
     stack.record("internet_gateway", igw_id, provenance, key=KEY, vpc_id=vpc_id)
     if vpc_id not in attached_vpcs(found):
         stack.changed = True
         if not stack.check_mode and not is_planned(vpc_id):
-            try:
+            with stack.aws_call("cannot attach {0} to {1}".format(igw_id, vpc_id), "internet_gateway", igw_id, action="attach"):
                 ec2.attach_internet_gateway(aws_retry=True, InternetGatewayId=igw_id, VpcId=vpc_id)
-            except AWS_ERRORS as e:
-                stack.fail_aws(e, "cannot attach {0} to {1}".format(igw_id, vpc_id), "internet_gateway", igw_id, action="attach")
     return igw_id
 
 
@@ -61,13 +51,11 @@ def delete(clients, entry):
     ec2.delete_internet_gateway(aws_retry=True, InternetGatewayId=entry["id"])
 
 
-def exists(clients, entry):
-    filters = [{"Name": "internet-gateway-id", "Values": [entry["id"]]}]
-    return bool(clients.ec2.describe_internet_gateways(aws_retry=True, Filters=filters)["InternetGateways"])
+exists = GATEWAYS.exists
 
 
 def discover(clients, stack_name, region):
-    found = clients.ec2.describe_internet_gateways(aws_retry=True, Filters=owner_filters(stack_name))["InternetGateways"]
+    found = GATEWAYS.owned(clients.ec2, stack_name)
     return [
         {"id": item["InternetGatewayId"], "key": KEY, "vpc_id": (attached_vpcs(item) or [None])[0]} for item in found
     ]

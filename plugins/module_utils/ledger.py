@@ -14,41 +14,48 @@ The document (schema_version 1)::
 
 import threading
 
+from ansible_collections.geusemaker.stack.plugins.module_utils import kinds
 from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import iso, utc_now
 
 SCHEMA_VERSION = 1
 MAX_EVENTS = 500
 
-RESOURCE_TYPES = (
-    "vpc",
-    "subnet",
-    "internet_gateway",
-    "route_table",
-    "security_group",
-    "file_system",
-    "mount_target",
-    "ssm_parameter",
-    "iam_role",
-    "instance_profile",
-    "instance",
-)
 PROVENANCES = ("created", "adopted", "reused")
 RESOURCE_STATUSES = ("present", "deleted", "delete_failed", "retained")
-STACK_STATUSES = (
-    "deploying",
-    "deployed",
-    "degraded",
-    "failed",
-    "rolling_back",
-    "rolled_back",
-    "rollback_failed",
-    "destroying",
-    "destroyed",
-)
+
+# The stack's status machine: from each status, the statuses a run may record next. A new document starts as
+# deploying. A run killed half-way leaves its status behind, so every unfinished status may start a deploy or a
+# destroy again; destroyed and rolled_back may go to deploying (a new deploy, possibly onto retained data).
+TRANSITIONS = {
+    "deploying": ("deploying", "deployed", "degraded", "failed", "rolling_back", "destroying"),
+    "deployed": ("deploying", "deployed", "degraded", "destroying"),
+    "degraded": ("deploying", "deployed", "degraded", "destroying"),
+    "failed": ("deploying", "failed", "rolling_back", "destroying"),
+    "rolling_back": ("rolling_back", "rolled_back", "rollback_failed", "deploying", "destroying"),
+    "rolled_back": ("deploying", "destroying"),
+    "rollback_failed": ("deploying", "rolling_back", "destroying"),
+    "destroying": ("destroying", "destroyed", "failed", "deploying"),
+    "destroyed": ("deploying", "destroying"),
+}
+STACK_STATUSES = tuple(TRANSITIONS)
+FAILURE_MESSAGE_LIMIT = 1000
 
 
 class LedgerError(Exception):
     pass
+
+
+def failure_record(task, result, critical=True):
+    """The document's ``failure`` from a failed task's name and result (what a module or the callback saw)."""
+    result = result or {}
+    return {
+        "task": task or "unknown",
+        "resource_type": result.get("resource_type"),
+        "error_code": result.get("error_code"),
+        "error_message": str(result.get("msg") or "unknown error")[:FAILURE_MESSAGE_LIMIT],
+        "critical": bool(critical),
+        "at": iso(utc_now()),
+    }
 
 
 def new_document(stack_name, region):
@@ -140,7 +147,7 @@ class Ledger:
 
     def record(self, resource_type, resource_id, provenance, **attributes):
         """Register a resource that exists now, and save. An entry already in the ledger keeps its provenance."""
-        if resource_type not in RESOURCE_TYPES:
+        if resource_type not in kinds.KINDS:
             raise LedgerError("unknown resource type {0}".format(resource_type))
         if provenance not in PROVENANCES:
             raise LedgerError("unknown provenance {0}".format(provenance))
@@ -176,9 +183,14 @@ class Ledger:
             return entry
 
     def set_status(self, status, failure=None, clear_failure=False):
+        """Move the stack to ``status`` as TRANSITIONS allows, and save; LedgerError otherwise."""
         if status not in STACK_STATUSES:
             raise LedgerError("unknown stack status {0}".format(status))
         with self._guard:
+            current = self.document["status"]
+            if status not in TRANSITIONS.get(current, ()):
+                raise LedgerError("stack {0} is {1} and cannot become {2}; from {1} it may become: {3}".format(
+                    self.stack_name, current, status, ", ".join(TRANSITIONS.get(current, ())) or "nothing"))
             self.document["status"] = status
             if failure is not None:
                 self.document["failure"] = failure

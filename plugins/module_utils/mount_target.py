@@ -6,15 +6,10 @@
 
 import time
 
-try:
-    from botocore.exceptions import ClientError
-except ImportError:
-    ClientError = ()  # AnsibleAWSModule reports the missing SDK
-
 from ansible_collections.geusemaker.stack.plugins.module_utils import file_system
+from ansible_collections.geusemaker.stack.plugins.module_utils.aws import AWS_ERRORS, is_boto3_error_code, list_all
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import is_planned
 from ansible_collections.geusemaker.stack.plugins.module_utils.polling import PollTimeout, poll_until
-from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import AWS_ERRORS, error_code
 
 POLL_INTERVAL = 1.5
 GONE_STATES = ("deleting", "deleted")
@@ -26,14 +21,7 @@ def key_for(subnet_id):
 
 def all_mount_targets(efs, **params):
     """Every mount target DescribeMountTargets answers with ``params``, across pages."""
-    result = []
-    while True:
-        page = efs.describe_mount_targets(aws_retry=True, **params)
-        result.extend(page.get("MountTargets", []))
-        marker = page.get("NextMarker")
-        if not marker:
-            return result
-        params["Marker"] = marker
+    return list_all(efs, "describe_mount_targets", "MountTargets", **params)
 
 
 def by_subnet(efs, file_system_id):
@@ -55,15 +43,13 @@ def create(stack, file_system_id, subnet_id, security_group_id, deadline, clock,
             return efs.create_mount_target(
                 aws_retry=True, FileSystemId=file_system_id, SubnetId=subnet_id, SecurityGroups=[security_group_id]
             )
-        except ClientError as e:
-            code = error_code(e)
-            if code == "MountTargetConflict":
-                # An earlier try whose response was lost may have made it.
-                found = by_subnet(efs, file_system_id).get(subnet_id)
-                if found is not None:
-                    return found
-            if code != "IncorrectFileSystemLifeCycleState":
+        except is_boto3_error_code("MountTargetConflict"):
+            # An earlier try whose response was lost may have made it.
+            found = by_subnet(efs, file_system_id).get(subnet_id)
+            if found is None:
                 raise
+            return found
+        except is_boto3_error_code("IncorrectFileSystemLifeCycleState") as e:
             last["error"] = e
             return None
 
@@ -115,10 +101,8 @@ def ensure(stack, file_system_id, subnet_ids, security_group_id, timeout=300, cl
     if is_planned(file_system_id):
         return [stack.plan("mount_target", key_for(subnet_id), subnet_id=subnet_id) for subnet_id in subnet_ids]
     efs = stack.clients.efs
-    try:
+    with stack.aws_call("cannot list the mount targets of {0}".format(file_system_id), "mount_target", action="describe"):
         existing = by_subnet(efs, file_system_id)
-    except AWS_ERRORS as e:
-        stack.fail_aws(e, "cannot list the mount targets of {0}".format(file_system_id), "mount_target", action="describe")
     ids = []
     waiting = []
     for subnet_id in subnet_ids:
@@ -132,10 +116,8 @@ def ensure(stack, file_system_id, subnet_ids, security_group_id, timeout=300, cl
             ids.append(stack.plan("mount_target", key, subnet_id=subnet_id))
             continue
         else:
-            try:
+            with stack.aws_call("cannot create a mount target in {0}".format(subnet_id), "mount_target"):
                 found = create(stack, file_system_id, subnet_id, security_group_id, deadline, clock, sleep)
-            except AWS_ERRORS as e:
-                stack.fail_aws(e, "cannot create a mount target in {0}".format(subnet_id), "mount_target")
             stack.record("mount_target", found["MountTargetId"], "created", **attributes)
         ids.append(found["MountTargetId"])
         if found.get("LifeCycleState") != "available":
@@ -152,10 +134,8 @@ def delete(clients, entry):
 def exists(clients, entry):
     try:
         found = clients.efs.describe_mount_targets(aws_retry=True, MountTargetId=entry["id"])["MountTargets"]
-    except ClientError as e:
-        if error_code(e) == "MountTargetNotFound":
-            return False
-        raise
+    except is_boto3_error_code("MountTargetNotFound"):
+        return False
     return any(item.get("LifeCycleState") != "deleted" for item in found)
 
 

@@ -9,7 +9,8 @@ Every problem found is reported at once, each naming the input at fault.
 
 import ipaddress
 
-from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import AWS_ERRORS, error_code
+from ansible_collections.geusemaker.stack.plugins.module_utils import kinds
+from ansible_collections.geusemaker.stack.plugins.module_utils.aws import AWS_ERRORS, error_code, list_all
 
 # The Deep Learning AMI (PyTorch, NVIDIA driver, Amazon Linux 2023) has Docker and the NVIDIA container toolkit.
 DLAMI_PARAMETER = "/aws/service/deeplearning/ami/x86_64/oss-nvidia-driver-gpu-pytorch-2.7-amazon-linux-2023/latest/ami-id"
@@ -51,6 +52,16 @@ def input_problems(params):
     return problems
 
 
+def estimated_cost(instance_type, count):
+    """What a deploy will cost by the hour, from the kinds' estimates, for people."""
+    price = kinds.get("instance").hourly_usd({"instance_type": instance_type})
+    storage = kinds.get("file_system").cost_note({})
+    if price is None:
+        return "hourly cost of {0} unknown (see aws.amazon.com/ec2/pricing), plus EFS storage {1}".format(instance_type, storage)
+    return "about USD {0:.3f}/hour for {1} x {2} on-demand (spot is usually much less), plus EFS storage {3}".format(
+        price * count, count, instance_type, storage)
+
+
 def region_problem(region, known_regions):
     if region not in known_regions:
         return "aws_region {0!r} is not an AWS region this SDK knows".format(region)
@@ -68,7 +79,10 @@ def public_subnet_problems(ec2, vpc_id, subnet_ids):
         subnets = ec2.describe_subnets(aws_retry=True, SubnetIds=list(subnet_ids))["Subnets"]
     except AWS_ERRORS as e:
         return ["subnet_ids {0} cannot be used: {1}".format(", ".join(subnet_ids), error_code(e))]
-    tables = ec2.describe_route_tables(aws_retry=True, Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])["RouteTables"]
+    try:
+        tables = list_all(ec2, "describe_route_tables", "RouteTables", Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])
+    except AWS_ERRORS as e:
+        return ["the route tables of vpc_id {0} cannot be read: {1}".format(vpc_id, error_code(e))]
     main_table = next((t for t in tables if any(a.get("Main") for a in t.get("Associations", []))), None)
     for subnet in subnets:
         if subnet["VpcId"] != vpc_id:
@@ -97,12 +111,17 @@ def security_group_problem(ec2, group_id, vpc_id):
     return None
 
 
-def instance_type_problem(ec2, instance_type):
+def refusal(problem, operation, **params):
+    """None when AWS accepts the read-only call, else ``problem`` with AWS's error code."""
     try:
-        ec2.describe_instance_types(aws_retry=True, InstanceTypes=[instance_type])
+        operation(aws_retry=True, **params)
     except AWS_ERRORS as e:
-        return "instance_type {0!r} is not offered here: {1}".format(instance_type, error_code(e))
+        return "{0}: {1}".format(problem, error_code(e))
     return None
+
+
+def instance_type_problem(ec2, instance_type):
+    return refusal("instance_type {0!r} is not offered here".format(instance_type), ec2.describe_instance_types, InstanceTypes=[instance_type])
 
 
 def resolve_ami(ec2, ssm, ami_id):
@@ -121,11 +140,7 @@ def resolve_ami(ec2, ssm, ami_id):
 
 
 def key_pair_problem(ec2, key_name):
-    try:
-        ec2.describe_key_pairs(aws_retry=True, KeyNames=[key_name])
-    except AWS_ERRORS as e:
-        return "key_name {0!r} cannot be used: {1}".format(key_name, error_code(e))
-    return None
+    return refusal("key_name {0!r} cannot be used".format(key_name), ec2.describe_key_pairs, KeyNames=[key_name])
 
 
 def account_problems(clients, params):

@@ -4,67 +4,19 @@
 
 """Intervention hints for a stack left failed or degraded: console links, CLI commands, recovery options."""
 
+from ansible_collections.geusemaker.stack.plugins.module_utils import kinds
 from ansible_collections.geusemaker.stack.plugins.module_utils.dependencies import deletion_order
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import owned_entries
-
-CONSOLE = "https://{r}.console.aws.amazon.com/"
-LINKS = {
-    "vpc": "vpcconsole/home?region={r}#VpcDetails:VpcId={id}",
-    "subnet": "vpcconsole/home?region={r}#SubnetDetails:subnetId={id}",
-    "internet_gateway": "vpcconsole/home?region={r}#InternetGateway:internetGatewayId={id}",
-    "route_table": "vpcconsole/home?region={r}#RouteTableDetails:RouteTableId={id}",
-    "security_group": "ec2/home?region={r}#SecurityGroup:groupId={id}",
-    "file_system": "efs/home?region={r}#/file-systems/{id}",
-    "mount_target": "efs/home?region={r}#/file-systems/{file_system_id}",
-    "ssm_parameter": "systems-manager/parameters/{id}/description?region={r}",
-    "iam_role": "iam/home#/roles/details/{id}",
-    "instance_profile": "iam/home#/roles/details/{role_name}",
-    "instance": "ec2/home?region={r}#InstanceDetails:instanceId={id}",
-}
-COMMANDS = {
-    "vpc": "aws ec2 delete-vpc --region {r} --vpc-id {id}",
-    "subnet": "aws ec2 delete-subnet --region {r} --subnet-id {id}",
-    "internet_gateway": "aws ec2 detach-internet-gateway --region {r} --internet-gateway-id {id} --vpc-id {vpc_id} && "
-    "aws ec2 delete-internet-gateway --region {r} --internet-gateway-id {id}",
-    "route_table": "aws ec2 delete-route-table --region {r} --route-table-id {id}  # disassociate its subnets first",
-    "security_group": "aws ec2 delete-security-group --region {r} --group-id {id}",
-    "file_system": "aws efs delete-file-system --region {r} --file-system-id {id}",
-    "mount_target": "aws efs delete-mount-target --region {r} --mount-target-id {id}",
-    "ssm_parameter": "aws ssm delete-parameter --region {r} --name {id}",
-    "iam_role": "aws iam delete-role --role-name {id}  # detach its policies and remove it from its profile first",
-    "instance_profile": "aws iam remove-role-from-instance-profile --instance-profile-name {id} --role-name {role_name} && "
-    "aws iam delete-instance-profile --instance-profile-name {id}",
-    "instance": "aws ec2 terminate-instances --region {r} --instance-ids {id}",
-}
-
-
-# Estimated on-demand USD per hour in us-east-1, for the warning that lists what a failed run left.
-# Spot is usually much less. Resources missing here cost nothing by the hour (or are billed by use).
-INSTANCE_HOURLY_USD = {
-    "g4dn.xlarge": 0.526,
-    "g4dn.2xlarge": 0.752,
-    "g5.xlarge": 1.006,
-    "g5.2xlarge": 1.212,
-    "g6.xlarge": 0.805,
-    "t3.medium": 0.0416,
-    "t3.large": 0.0832,
-    "m5.large": 0.096,
-}
-USAGE_BILLED = {
-    "file_system": "billed by stored GB (about USD 0.30 per GB-month)",
-    "ssm_parameter": "free (standard parameter)",
-}
 
 
 def hourly_cost(entry):
     """A short cost note for a leftover resource, or None when it has no hourly cost."""
-    if entry["type"] == "instance":
-        price = INSTANCE_HOURLY_USD.get(entry.get("instance_type"))
-        if price is None:
-            return "hourly cost of {0} unknown; see aws.amazon.com/ec2/pricing".format(entry.get("instance_type") or "its type")
-        return "about USD {0:.3f}/hour on-demand ({1}){2}".format(
-            price, entry["instance_type"], ", less as spot" if entry.get("lifecycle") == "spot" else "")
-    return USAGE_BILLED.get(entry["type"])
+    return kinds.get(entry["type"]).cost_note(entry)
+
+
+def estimated_hourly_usd(entries):
+    """The estimated USD per hour of these resources (those billed by the hour)."""
+    return sum(kinds.get(entry["type"]).hourly_usd(entry) or 0.0 for entry in entries)
 
 
 def leftovers_warning(document):
@@ -84,8 +36,7 @@ def _fill(template, entry, region):
     values.setdefault("file_system_id", entry["id"])
     values.setdefault("role_name", entry["id"])
     values.setdefault("vpc_id", "<vpc id>")
-    link = template.format(**values)
-    return link
+    return template.format(**values)
 
 
 def hints(document):
@@ -93,13 +44,14 @@ def hints(document):
     region = document.get("region")
     result = []
     for entry in deletion_order(owned_entries(document)):
+        kind = kinds.get(entry["type"])
         result.append(
             {
                 "type": entry["type"],
                 "id": entry["id"],
                 "status": entry["status"],
-                "console": CONSOLE.format(r=entry.get("region") or region) + _fill(LINKS[entry["type"]], entry, region),
-                "command": _fill(COMMANDS[entry["type"]], entry, region),
+                "console": kinds.CONSOLE.format(r=entry.get("region") or region) + _fill(kind.console, entry, region),
+                "command": _fill(kind.delete_command, entry, region),
             }
         )
     return result

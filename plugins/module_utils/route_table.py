@@ -6,17 +6,17 @@
 
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_specifications
 
-from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import is_planned, owner_filters
-from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import AWS_ERRORS
+from ansible_collections.geusemaker.stack.plugins.module_utils.aws import list_all
+from ansible_collections.geusemaker.stack.plugins.module_utils.ec2 import Describe
+from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import is_planned
 
 KEY = "public-routes"
 DEFAULT_ROUTE = "0.0.0.0/0"
+TABLES = Describe("describe_route_tables", "RouteTables", "route-table-id", "RouteTableId")
 
 
 def find_owned(ec2, stack_name, vpc_id):
-    filters = owner_filters(stack_name, KEY) + [{"Name": "vpc-id", "Values": [vpc_id]}]
-    found = ec2.describe_route_tables(aws_retry=True, Filters=filters)["RouteTables"]
-    return found[0] if found else None
+    return TABLES.first_owned(ec2, stack_name, KEY, vpc_id)
 
 
 def default_route_target(table):
@@ -30,7 +30,7 @@ def current_associations(ec2, subnet_ids):
     """{subnet id: (association id, route table id)} for the subnets that have an explicit association."""
     filters = [{"Name": "association.subnet-id", "Values": list(subnet_ids)}]
     found = {}
-    for table in ec2.describe_route_tables(aws_retry=True, Filters=filters)["RouteTables"]:
+    for table in list_all(ec2, "describe_route_tables", "RouteTables", Filters=filters):
         for association in table.get("Associations", []):
             if association.get("SubnetId") in subnet_ids:
                 found[association["SubnetId"]] = (association["RouteTableAssociationId"], table["RouteTableId"])
@@ -42,26 +42,18 @@ def ensure(stack, vpc_id, internet_gateway_id, subnet_ids):
     if is_planned(vpc_id):
         return stack.plan("route_table", KEY, vpc_id=vpc_id)
     ec2 = stack.clients.ec2
-    try:
-        table = find_owned(ec2, stack.stack_name, vpc_id)
-    except AWS_ERRORS as e:
-        stack.fail_aws(e, "cannot look up the route table", "route_table", action="find")
+
+    def create():
+        return ec2.create_route_table(
+            aws_retry=True, VpcId=vpc_id, TagSpecifications=boto3_tag_specifications(stack.tags(KEY), ["route-table"]))["RouteTable"]
+
+    table, provenance = stack.adopt_or_create("route_table", "the route table", lambda: find_owned(ec2, stack.stack_name, vpc_id), create)
     if table is None:
-        if stack.check_mode:
-            return stack.plan("route_table", KEY, vpc_id=vpc_id)
-        try:
-            table = ec2.create_route_table(
-                aws_retry=True, VpcId=vpc_id, TagSpecifications=boto3_tag_specifications(stack.tags(KEY), ["route-table"])
-            )["RouteTable"]
-        except AWS_ERRORS as e:
-            stack.fail_aws(e, "cannot create the route table", "route_table")
-        provenance = "created"
-    else:
-        provenance = "adopted"
+        return stack.plan("route_table", KEY, vpc_id=vpc_id)
     table_id = table["RouteTableId"]
     stack.record("route_table", table_id, provenance, key=KEY, vpc_id=vpc_id)
     real_subnets = [subnet_id for subnet_id in subnet_ids if not is_planned(subnet_id)]
-    try:
+    with stack.aws_call("cannot set the routes of {0}".format(table_id), "route_table", table_id, action="modify"):
         target = default_route_target(table)
         associations = current_associations(ec2, real_subnets) if real_subnets else {}
         changes = []
@@ -79,8 +71,6 @@ def ensure(stack, vpc_id, internet_gateway_id, subnet_ids):
         if not stack.check_mode and not is_planned(internet_gateway_id):
             for operation, params in changes:
                 getattr(ec2, operation)(aws_retry=True, **params)
-    except AWS_ERRORS as e:
-        stack.fail_aws(e, "cannot set the routes of {0}".format(table_id), "route_table", table_id, action="modify")
     return table_id
 
 
@@ -94,11 +84,9 @@ def delete(clients, entry):
     ec2.delete_route_table(aws_retry=True, RouteTableId=entry["id"])
 
 
-def exists(clients, entry):
-    filters = [{"Name": "route-table-id", "Values": [entry["id"]]}]
-    return bool(clients.ec2.describe_route_tables(aws_retry=True, Filters=filters)["RouteTables"])
+exists = TABLES.exists
 
 
 def discover(clients, stack_name, region):
-    found = clients.ec2.describe_route_tables(aws_retry=True, Filters=owner_filters(stack_name))["RouteTables"]
+    found = TABLES.owned(clients.ec2, stack_name)
     return [{"id": item["RouteTableId"], "key": KEY, "vpc_id": item["VpcId"]} for item in found]

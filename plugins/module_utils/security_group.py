@@ -7,11 +7,12 @@ itself, 22 from ssh_cidrs. Egress stays AWS's default. A reused group is recorde
 
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_specifications
 
-from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import is_planned, owner_filters
-from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import AWS_ERRORS
+from ansible_collections.geusemaker.stack.plugins.module_utils.ec2 import Describe
+from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import is_planned
 
 KEY = "sg"
 HTTPS, NFS, SSH = 443, 2049, 22
+GROUPS = Describe("describe_security_groups", "SecurityGroups", "group-id", "GroupId")
 
 
 def group_name(stack_name):
@@ -54,9 +55,7 @@ def as_permissions(rules):
 
 
 def find_owned(ec2, stack_name, vpc_id):
-    filters = owner_filters(stack_name, KEY) + [{"Name": "vpc-id", "Values": [vpc_id]}]
-    found = ec2.describe_security_groups(aws_retry=True, Filters=filters)["SecurityGroups"]
-    return found[0] if found else None
+    return GROUPS.first_owned(ec2, stack_name, KEY, vpc_id)
 
 
 def ensure(stack, vpc_id, allowed_cidrs, ssh_cidrs):
@@ -64,63 +63,41 @@ def ensure(stack, vpc_id, allowed_cidrs, ssh_cidrs):
     if is_planned(vpc_id):
         return stack.plan("security_group", KEY, vpc_id=vpc_id, allowed_cidrs=allowed_cidrs, ssh_cidrs=ssh_cidrs)
     ec2 = stack.clients.ec2
-    try:
-        group = find_owned(ec2, stack.stack_name, vpc_id)
-    except AWS_ERRORS as e:
-        stack.fail_aws(e, "cannot look up the security group", "security_group", action="find")
+
+    def create():
+        group_id = ec2.create_security_group(
+            aws_retry=True,
+            GroupName=group_name(stack.stack_name),
+            Description="GeuseMaker stack {0}".format(stack.stack_name),
+            VpcId=vpc_id,
+            TagSpecifications=boto3_tag_specifications(stack.tags(KEY), ["security-group"]),
+        )["GroupId"]
+        return {"GroupId": group_id, "IpPermissions": []}
+
+    group, provenance = stack.adopt_or_create("security_group", "the security group", lambda: find_owned(ec2, stack.stack_name, vpc_id), create)
     if group is None:
-        if stack.check_mode:
-            return stack.plan("security_group", KEY, vpc_id=vpc_id, allowed_cidrs=allowed_cidrs, ssh_cidrs=ssh_cidrs)
-        try:
-            group_id = ec2.create_security_group(
-                aws_retry=True,
-                GroupName=group_name(stack.stack_name),
-                Description="GeuseMaker stack {0}".format(stack.stack_name),
-                VpcId=vpc_id,
-                TagSpecifications=boto3_tag_specifications(stack.tags(KEY), ["security-group"]),
-            )["GroupId"]
-        except AWS_ERRORS as e:
-            stack.fail_aws(e, "cannot create the security group", "security_group")
-        stack.record("security_group", group_id, "created", key=KEY, vpc_id=vpc_id)
-        group = {"GroupId": group_id, "IpPermissions": []}
-    else:
-        group_id = group["GroupId"]
-        stack.record("security_group", group_id, "adopted", key=KEY, vpc_id=vpc_id)
+        return stack.plan("security_group", KEY, vpc_id=vpc_id, allowed_cidrs=allowed_cidrs, ssh_cidrs=ssh_cidrs)
+    group_id = group["GroupId"]
+    stack.record("security_group", group_id, provenance, key=KEY, vpc_id=vpc_id)
     have, odd = current_rules(group)
     want = wanted_rules(group_id, allowed_cidrs, ssh_cidrs)
     add, remove = want - have, as_permissions(have - want) + odd
     if add or remove:
         stack.changed = True
     if not stack.check_mode:
-        try:
+        with stack.aws_call("cannot set the ingress rules of {0}".format(group_id), "security_group", group_id, action="modify"):
             if add:
                 ec2.authorize_security_group_ingress(aws_retry=True, GroupId=group_id, IpPermissions=as_permissions(add))
             if remove:
                 ec2.revoke_security_group_ingress(aws_retry=True, GroupId=group_id, IpPermissions=remove)
-        except AWS_ERRORS as e:
-            stack.fail_aws(e, "cannot set the ingress rules of {0}".format(group_id), "security_group", group_id, action="modify")
     return group_id
 
 
-def reuse(stack, group_id):
-    """Record the user's group as reused; no rule is added or removed."""
-    try:
-        group = stack.clients.ec2.describe_security_groups(aws_retry=True, GroupIds=[group_id])["SecurityGroups"][0]
-    except AWS_ERRORS as e:
-        stack.fail_aws(e, "security group {0} cannot be described".format(group_id), "security_group", group_id, action="reuse")
-    stack.record("security_group", group_id, "reused", vpc_id=group["VpcId"])
-    return group_id
-
-
-def delete(clients, entry):
-    clients.ec2.delete_security_group(aws_retry=True, GroupId=entry["id"])
-
-
-def exists(clients, entry):
-    filters = [{"Name": "group-id", "Values": [entry["id"]]}]
-    return bool(clients.ec2.describe_security_groups(aws_retry=True, Filters=filters)["SecurityGroups"])
+# The user's group is recorded as reused; no rule is added or removed.
+reuse = GROUPS.reuser("security_group", "security group", lambda item: {"vpc_id": item["VpcId"]})
+delete = GROUPS.deleter("delete_security_group")
+exists = GROUPS.exists
 
 
 def discover(clients, stack_name, region):
-    found = clients.ec2.describe_security_groups(aws_retry=True, Filters=owner_filters(stack_name))["SecurityGroups"]
-    return [{"id": item["GroupId"], "key": KEY, "vpc_id": item["VpcId"]} for item in found]
+    return [{"id": item["GroupId"], "key": KEY, "vpc_id": item["VpcId"]} for item in GROUPS.owned(clients.ec2, stack_name)]

@@ -13,8 +13,8 @@ import string
 
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list, boto3_tag_list_to_ansible_dict
 
+from ansible_collections.geusemaker.stack.plugins.module_utils.aws import is_boto3_error_code, list_all
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import is_owned, ssm_path
-from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import AWS_ERRORS, error_code
 
 TYPE = "ssm_parameter"
 SECRETS = ("db_password", "n8n_encryption_key")
@@ -43,10 +43,8 @@ def present(ssm, name):
     """True when the parameter exists (its value is not decrypted and not kept)."""
     try:
         ssm.get_parameter(aws_retry=True, Name=name)
-    except AWS_ERRORS as e:
-        if error_code(e) == "ParameterNotFound":
-            return False
-        raise
+    except is_boto3_error_code("ParameterNotFound"):
+        return False
     return True
 
 
@@ -54,11 +52,9 @@ def ensure_one(stack, secret):
     """Adopt the stack's parameter for ``secret`` or create it with a generated value. Returns its name."""
     ssm = stack.clients.ssm
     name = parameter_name(stack.stack_name, secret)
-    try:
+    with stack.aws_call("cannot look up SSM parameter {0}".format(name), TYPE, name, action="find"):
         found = present(ssm, name)
         owned = found and is_owned(tags_of(ssm, name), stack.stack_name)
-    except AWS_ERRORS as e:
-        stack.fail_aws(e, "cannot look up SSM parameter {0}".format(name), TYPE, name, action="find")
     if found:
         if not owned:
             stack.fail(
@@ -72,19 +68,18 @@ def ensure_one(stack, secret):
     if stack.check_mode:
         stack.plan(TYPE, secret, name=name)
         return name
-    try:
-        ssm.put_parameter(
-            aws_retry=True,
-            Name=name,
-            Value=generate(secret),
-            Type="SecureString",
-            Tags=ansible_dict_to_boto3_tag_list(stack.tags(secret)),
-            Overwrite=False,
-        )
-    except AWS_ERRORS as e:
-        # A retried call whose first response was lost: the parameter is ours, created by that first call.
-        if error_code(e) != "ParameterAlreadyExists":
-            stack.fail_aws(e, "cannot create SSM parameter {0}".format(name), TYPE, name)
+    with stack.aws_call("cannot create SSM parameter {0}".format(name), TYPE, name):
+        try:
+            ssm.put_parameter(
+                aws_retry=True,
+                Name=name,
+                Value=generate(secret),
+                Type="SecureString",
+                Tags=ansible_dict_to_boto3_tag_list(stack.tags(secret)),
+                Overwrite=False,
+            )
+        except is_boto3_error_code("ParameterAlreadyExists"):
+            pass  # a retried call whose first response was lost: the parameter is ours, created by that first call
     stack.record(TYPE, name, "created", key=secret)
     return name
 
@@ -105,12 +100,5 @@ def exists(clients, entry):
 
 def discover(clients, stack_name, region):
     ssm = clients.ssm
-    names = []
-    kwargs = dict(Path=ssm_path(stack_name), Recursive=True)
-    while True:
-        page = ssm.get_parameters_by_path(aws_retry=True, **kwargs)
-        names.extend(parameter["Name"] for parameter in page.get("Parameters", []))
-        if not page.get("NextToken"):
-            break
-        kwargs["NextToken"] = page["NextToken"]
+    names = [parameter["Name"] for parameter in list_all(ssm, "get_parameters_by_path", "Parameters", Path=ssm_path(stack_name), Recursive=True)]
     return [{"id": name, "key": name.rsplit("/", 1)[-1]} for name in names if is_owned(tags_of(ssm, name), stack_name)]

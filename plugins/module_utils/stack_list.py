@@ -4,11 +4,12 @@
 
 """What list.yml shows: every known stack, its status, failure reason, owned resources still existing, age."""
 
+from ansible_collections.geusemaker.stack.plugins.module_utils import kinds
+from ansible_collections.geusemaker.stack.plugins.module_utils.aws import AWS_ERRORS
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import owned_entries
-from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import AWS_ERRORS
+from ansible_collections.geusemaker.stack.plugins.module_utils.recovery import estimated_hourly_usd
 from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import StateCorrupt, parse_iso, utc_now
-from ansible_collections.geusemaker.stack.plugins.module_utils.teardown import GONE_CODES, KINDS
-from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import error_code
+from ansible_collections.geusemaker.stack.plugins.module_utils.teardown import is_gone
 
 
 def human_age(seconds):
@@ -18,14 +19,15 @@ def human_age(seconds):
     return "{0}s".format(int(seconds))
 
 
-def count_existing(clients, document):
+def existing_entries(clients, document):
     """Owned resources that still exist; None when AWS cannot be asked."""
-    existing = 0
+    existing = []
     for entry in owned_entries(document):
         try:
-            existing += bool(KINDS[entry["type"]].exists(clients, entry))
+            if kinds.get(entry["type"]).impl.exists(clients, entry):
+                existing.append(entry)
         except AWS_ERRORS as e:
-            if error_code(e) not in GONE_CODES:
+            if not is_gone(entry, e):
                 return None
     return existing
 
@@ -40,12 +42,14 @@ def describe_stack(store, stack_name, clients_for_region, now=None):
     reason = failure.get("error_message") or failure.get("error_code")
     if failure.get("task"):
         reason = "{0}: {1}".format(failure["task"], reason)
+    existing = existing_entries(clients_for_region(document.get("region")), document)
     return {
         "stack_name": stack_name,
         "region": document.get("region"),
         "status": document.get("status"),
         "failure": reason,
-        "existing_resources": count_existing(clients_for_region(document.get("region")), document),
+        "existing_resources": None if existing is None else len(existing),
+        "hourly_usd": None if existing is None else round(estimated_hourly_usd(existing), 3),
         "recorded_resources": len(owned_entries(document)),
         "age": human_age((now - parse_iso(document["created_at"])).total_seconds()),
         "updated_at": document.get("updated_at"),
@@ -53,13 +57,14 @@ def describe_stack(store, stack_name, clients_for_region, now=None):
 
 
 def format_table(stacks):
-    header = ("STACK", "REGION", "STATUS", "RESOURCES", "AGE", "FAILURE")
+    header = ("STACK", "REGION", "STATUS", "RESOURCES", "USD/HOUR", "AGE", "FAILURE")
     rows = [header] + [
         (
             s["stack_name"],
             s.get("region") or "-",
             s["status"],
             "?" if s.get("existing_resources") is None else str(s["existing_resources"]),
+            "?" if s.get("hourly_usd") is None else "{0:.3f}".format(s["hourly_usd"]),
             s.get("age") or "-",
             s.get("failure") or "-",
         )

@@ -2,41 +2,35 @@
 # Copyright: GeuseMaker developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""What every geusemaker.stack resource module shares: common options, the ledger, clients, results."""
+"""What every geusemaker.stack module shares: the stack's options, its ledger, AWS clients, results."""
 
-try:
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    AWS_ERRORS = (BotoCoreError, ClientError)
-except ImportError:
-    AWS_ERRORS = ()  # AnsibleAWSModule reports the missing SDK
+from contextlib import contextmanager
 
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
+# Re-exported: modules and tests import these from here.
+from ansible_collections.geusemaker.stack.plugins.module_utils.aws import AWS_ERRORS, error_code, retry_decorator  # noqa: F401
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import Ledger, LedgerError
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import ownership_tags, planned_id, stack_name_problem
-from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import StateError, open_store
+from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import (
+    STATE_LOCATION_OPTIONS,
+    StateError,
+    open_store,
+    state_location,
+)
 
-COMMON_ARGUMENT_SPEC = dict(
+# The options of the doc fragment geusemaker.stack.stack; a play gives them once, as module_defaults of the
+# action group geusemaker.stack.stack.
+STACK_OPTIONS = dict(
     stack_name=dict(type="str", required=True),
-    state_dir=dict(type="path", default="~/.geusemaker/stacks"),
     tags=dict(type="dict", default={}),
+    **STATE_LOCATION_OPTIONS
 )
 
 LEDGER_FACT = "geusemaker_ledger"
-
-
-def retry_decorator():
-    # Throttling and 5xx; short first delay because most calls here are cheap describes.
-    return AWSRetry.jittered_backoff(retries=8, delay=1, max_delay=10)
-
-
-def error_code(error):
-    try:
-        return error.response["Error"]["Code"]
-    except (AttributeError, KeyError, TypeError):
-        return type(error).__name__
+# Every module result carries the stack and its state location, so the recovery callback finds them wherever
+# the play set them.
+STACK_RESULT = "geusemaker_stack"
 
 
 class Clients:
@@ -97,6 +91,26 @@ class StackContext:
                 resource_id=resource_id,
             )
 
+    @contextmanager
+    def aws_call(self, msg, resource_type, resource_id=None, action="create"):
+        """Fail with the resource type and the AWS error code when a call inside the block is refused."""
+        try:
+            yield
+        except AWS_ERRORS as e:
+            self.fail_aws(e, msg, resource_type, resource_id, action)
+
+    def adopt_or_create(self, resource_type, label, find, create):
+        """Find the stack's resource with ``find()``, else create it with ``create()``; a refusal of either fails with
+        the resource type. Returns (item, provenance), or (None, None) in check mode when it would be created."""
+        with self.aws_call("cannot look up {0}".format(label), resource_type, action="find"):
+            found = find()
+        if found is not None:
+            return found, "adopted"
+        if self.check_mode:
+            return None, None
+        with self.aws_call("cannot create {0}".format(label), resource_type):
+            return create(), "created"
+
     def fail_aws(self, error, msg, resource_type, resource_id=None, action="create"):
         """Log the failed attempt in the ledger, then fail with the AWS error."""
         code = error_code(error)
@@ -117,33 +131,40 @@ class StackModule(StackContext):
     """A StackContext driven by an AnsibleAWSModule: parameters in, ledger fact out."""
 
     def __init__(self, argument_spec, **kwargs):
-        spec = dict(COMMON_ARGUMENT_SPEC)
+        spec = dict(STACK_OPTIONS)
         spec.update(argument_spec)
         kwargs.setdefault("supports_check_mode", True)
         self.module = AnsibleAWSModule(argument_spec=spec, **kwargs)
         params = self.module.params
+        self.location = state_location(params)
         problem = stack_name_problem(params["stack_name"])
         if problem:
             self.module.fail_json(msg=problem)
         region = self.module.region
         if not region:
-            self.module.fail_json(msg="no AWS region: set aws_region, AWS_REGION or AWS_DEFAULT_REGION")
+            self.fail("no AWS region: set aws_region, AWS_REGION or AWS_DEFAULT_REGION")
         try:
-            store = open_store(params["state_dir"])
+            store = open_store(self.location)
             ledger = Ledger.open(store, params["stack_name"], region, persist=not self.module.check_mode)
         except (StateError, LedgerError) as e:
-            self.module.fail_json(msg=str(e))
+            self.fail(str(e))
         self.store = store
         clients = Clients(lambda service: self.module.client(service, retry_decorator=retry_decorator()))
         super().__init__(params["stack_name"], region, ledger, clients, self.module.check_mode, params.get("tags"), params)
 
+    def stack_result(self):
+        return {STACK_RESULT: dict(stack_name=self.module.params["stack_name"], state=self.location)}
+
     def _fail_aws(self, error, msg, **details):
+        details.update(self.stack_result())
         self.module.fail_json_aws(error, msg=msg, **details)
 
     def fail(self, msg, **details):
+        details.update(self.stack_result())
         self.module.fail_json(msg=msg, **details)
 
     def exit(self, **result):
         if self.planned:
             result["planned"] = self.planned
+        result.update(self.stack_result())
         self.module.exit_json(changed=self.changed, ansible_facts={LEDGER_FACT: self.ledger.document}, **result)

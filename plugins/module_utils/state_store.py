@@ -2,11 +2,13 @@
 # Copyright: GeuseMaker developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Where stack state documents and their locks live.
+"""Where stack state documents, their locks and recovery reports live: the one door to the state.
 
-``StateStore`` is the one interface the rest of the collection uses. ``LocalStateStore`` keeps
-``<root>/<stack>.json`` and ``<root>/<stack>.lock``; an S3 backend (conditional writes for the
-lock) is meant to implement the same methods. The document format is the ledger's business.
+The state location is one set of options (``STATE_LOCATION_OPTIONS``: state_backend, state_dir, state_bucket,
+state_prefix), given once per play; ``open_store(state_location(params))`` gives the store behind it.
+``StateStore`` is the interface everything else uses. ``LocalStateStore`` keeps ``<dir>/<stack>.json``,
+``<stack>.lock`` and ``<stack>.recovery.md``; an S3 backend (conditional writes) implements the same methods.
+The document format is the ledger's business.
 """
 
 import datetime
@@ -18,6 +20,17 @@ import tempfile
 import uuid
 
 LOCK_TTL_SECONDS = 300
+DEFAULT_STATE_DIR = "~/.geusemaker/stacks"
+DEFAULT_STATE_PREFIX = "geusemaker/stacks/"
+BACKENDS = ("local",)
+
+# Argument spec of the state location; defaults are resolved by state_location(), so they live here only.
+STATE_LOCATION_OPTIONS = dict(
+    state_backend=dict(type="str", choices=list(BACKENDS), default="local"),
+    state_dir=dict(type="path"),
+    state_bucket=dict(type="str"),
+    state_prefix=dict(type="str"),
+)
 
 
 class StateError(Exception):
@@ -283,8 +296,21 @@ def _pid_alive(pid):
     return True
 
 
-def open_store(state_dir):
-    """The store for a ``state_dir`` setting. Only local directories exist today."""
-    if "://" in state_dir:
-        raise StateError("state_dir {0}: only local directories are supported".format(state_dir))
-    return LocalStateStore(state_dir)
+def state_location(params):
+    """The state location named by module or task options, with its defaults filled in."""
+    backend = params.get("state_backend") or "local"
+    if backend not in BACKENDS:
+        raise StateError("state_backend {0!r} is not one of {1}".format(backend, ", ".join(BACKENDS)))
+    return {
+        "backend": backend,
+        "dir": params.get("state_dir") or DEFAULT_STATE_DIR,
+        "bucket": params.get("state_bucket") or None,
+        "prefix": params.get("state_prefix") or DEFAULT_STATE_PREFIX,
+    }
+
+
+def open_store(location):
+    """The store behind a state location (see state_location)."""
+    if "://" in location["dir"]:
+        raise StateError("state_dir {0}: only local directories are supported".format(location["dir"]))
+    return LocalStateStore(location["dir"])

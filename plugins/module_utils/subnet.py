@@ -8,8 +8,10 @@ import ipaddress
 
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict, boto3_tag_specifications
 
-from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import KEY_TAG, is_planned, owner_filters
-from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import AWS_ERRORS
+from ansible_collections.geusemaker.stack.plugins.module_utils.ec2 import Describe
+from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import KEY_TAG, is_planned
+
+SUBNETS = Describe("describe_subnets", "Subnets", "subnet-id", "SubnetId")
 
 
 def key_for(index):
@@ -37,9 +39,7 @@ def zones(ec2, count):
 
 
 def find_owned(ec2, stack_name, vpc_id):
-    filters = owner_filters(stack_name) + [{"Name": "vpc-id", "Values": [vpc_id]}]
-    found = ec2.describe_subnets(aws_retry=True, Filters=filters)["Subnets"]
-    return {_key_of(item): item for item in found}
+    return {_key_of(item): item for item in SUBNETS.owned(ec2, stack_name, vpc_id=vpc_id)}
 
 
 def _key_of(item):
@@ -52,7 +52,7 @@ def ensure(stack, vpc_id, az_count):
     if is_planned(vpc_id):
         return [stack.plan("subnet", key, vpc_id=vpc_id) for key in keys], []
     ec2 = stack.clients.ec2
-    try:
+    with stack.aws_call("cannot look up the subnets of {0}".format(vpc_id), "subnet", action="find"):
         owned = find_owned(ec2, stack.stack_name, vpc_id)
         wanted = [owned.get(key) for key in keys]
         missing = [index for index, item in enumerate(wanted) if item is None]
@@ -60,12 +60,11 @@ def ensure(stack, vpc_id, az_count):
             vpc_cidr = ec2.describe_vpcs(aws_retry=True, VpcIds=[vpc_id])["Vpcs"][0]["CidrBlock"]
             used_zones = {item["AvailabilityZone"] for item in wanted if item}
             used_cidrs = {item["CidrBlock"] for item in wanted if item}
-            free_zones = [zone for zone in zones(ec2, az_count) if zone not in used_zones]
+            try:
+                free_zones = [zone for zone in zones(ec2, az_count) if zone not in used_zones]
+            except ValueError as e:
+                stack.fail(str(e), resource_type="subnet")
             free_cidrs = [cidr for cidr in subnet_cidrs(vpc_cidr, az_count) if cidr not in used_cidrs]
-    except ValueError as e:
-        stack.fail(str(e), resource_type="subnet")
-    except AWS_ERRORS as e:
-        stack.fail_aws(e, "cannot look up the subnets of {0}".format(vpc_id), "subnet", action="find")
     subnet_ids, subnet_zones = [], []
     for index, key in enumerate(keys):
         item = wanted[index]
@@ -75,7 +74,7 @@ def ensure(stack, vpc_id, az_count):
                 subnet_ids.append(stack.plan("subnet", key, vpc_id=vpc_id, availability_zone=zone, cidr_block=cidr))
                 subnet_zones.append(zone)
                 continue
-            try:
+            with stack.aws_call("cannot create subnet {0} in {1}".format(cidr, zone), "subnet"):
                 item = ec2.create_subnet(
                     aws_retry=True,
                     VpcId=vpc_id,
@@ -83,8 +82,6 @@ def ensure(stack, vpc_id, az_count):
                     AvailabilityZone=zone,
                     TagSpecifications=boto3_tag_specifications(stack.tags(key), ["subnet"]),
                 )["Subnet"]
-            except AWS_ERRORS as e:
-                stack.fail_aws(e, "cannot create subnet {0} in {1}".format(cidr, zone), "subnet")
             provenance = "created"
         else:
             provenance = "adopted"
@@ -93,10 +90,8 @@ def ensure(stack, vpc_id, az_count):
         if not item.get("MapPublicIpOnLaunch"):
             stack.changed = True
             if not stack.check_mode:
-                try:
+                with stack.aws_call("cannot turn on public IPs in {0}".format(subnet_id), "subnet", subnet_id, action="modify"):
                     ec2.modify_subnet_attribute(aws_retry=True, SubnetId=subnet_id, MapPublicIpOnLaunch={"Value": True})
-                except AWS_ERRORS as e:
-                    stack.fail_aws(e, "cannot turn on public IPs in {0}".format(subnet_id), "subnet", subnet_id, action="modify")
         subnet_ids.append(subnet_id)
         subnet_zones.append(item["AvailabilityZone"])
     return subnet_ids, subnet_zones
@@ -104,26 +99,17 @@ def ensure(stack, vpc_id, az_count):
 
 def reuse(stack, vpc_id, subnet_ids):
     """Record the user's subnets as reused; preflight has checked that they are public. Returns (ids, zones)."""
-    try:
-        found = {item["SubnetId"]: item for item in stack.clients.ec2.describe_subnets(aws_retry=True, SubnetIds=list(subnet_ids))["Subnets"]}
-    except AWS_ERRORS as e:
-        stack.fail_aws(e, "subnets {0} cannot be described".format(", ".join(subnet_ids)), "subnet", action="reuse")
-    for subnet_id in subnet_ids:
-        stack.record("subnet", subnet_id, "reused", vpc_id=vpc_id, availability_zone=found[subnet_id]["AvailabilityZone"])
+    found = SUBNETS.reuse(stack, "subnet", list(subnet_ids), "subnets",
+                          lambda item: {"vpc_id": vpc_id, "availability_zone": item["AvailabilityZone"]})
     return list(subnet_ids), [found[subnet_id]["AvailabilityZone"] for subnet_id in subnet_ids]
 
 
-def delete(clients, entry):
-    clients.ec2.delete_subnet(aws_retry=True, SubnetId=entry["id"])
-
-
-def exists(clients, entry):
-    return bool(clients.ec2.describe_subnets(aws_retry=True, Filters=[{"Name": "subnet-id", "Values": [entry["id"]]}])["Subnets"])
+delete = SUBNETS.deleter("delete_subnet")
+exists = SUBNETS.exists
 
 
 def discover(clients, stack_name, region):
-    found = clients.ec2.describe_subnets(aws_retry=True, Filters=owner_filters(stack_name))["Subnets"]
     return [
         {"id": item["SubnetId"], "key": _key_of(item), "vpc_id": item["VpcId"], "availability_zone": item["AvailabilityZone"]}
-        for item in found
+        for item in SUBNETS.owned(clients.ec2, stack_name)
     ]

@@ -12,38 +12,13 @@ which also bounds every wait. Every attempt is logged in the ledger's events.
 import time
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
-from ansible_collections.geusemaker.stack.plugins.module_utils import (
-    file_system,
-    iam_role,
-    instance,
-    instance_profile,
-    internet_gateway,
-    mount_target,
-    route_table,
-    security_group,
-    ssm_parameter,
-    subnet,
-    vpc,
-)
+from ansible_collections.geusemaker.stack.plugins.module_utils import kinds
+from ansible_collections.geusemaker.stack.plugins.module_utils.aws import AWS_ERRORS, error_code
 from ansible_collections.geusemaker.stack.plugins.module_utils.dependencies import DELETE_AFTER, deletion_order
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import owned_entries, reused_ids
-from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import AWS_ERRORS, error_code
 
-KINDS = {
-    "vpc": vpc,
-    "subnet": subnet,
-    "internet_gateway": internet_gateway,
-    "route_table": route_table,
-    "security_group": security_group,
-    "file_system": file_system,
-    "mount_target": mount_target,
-    "ssm_parameter": ssm_parameter,
-    "iam_role": iam_role,
-    "instance_profile": instance_profile,
-    "instance": instance,
-}
-
-# Refusals that clear by themselves once a dependency is released (or the API calms down).
+# Refusals that clear by themselves once a dependency is released. Throttling is AWSRetry's business; a server
+# error (5xx) that outlasts AWSRetry is retried here too, until the deadline.
 TRANSIENT_CODES = frozenset(
     (
         "DependencyViolation",
@@ -51,13 +26,6 @@ TRANSIENT_CODES = frozenset(
         "IncorrectMountTargetState",
         "IncorrectFileSystemLifeCycleState",
         "DeleteConflict",
-        "RequestLimitExceeded",
-        "Throttling",
-        "ThrottlingException",
-        "TooManyRequestsException",
-        "ServiceUnavailable",
-        "InternalError",
-        "InternalFailure",
         "ConcurrentModification",
     )
 )
@@ -73,31 +41,16 @@ def is_transient(error):
         return False
 
 
-# Answers meaning the resource is already gone.
-GONE_CODES = frozenset(
-    (
-        "InvalidVpcID.NotFound",
-        "InvalidSubnetID.NotFound",
-        "InvalidInternetGatewayID.NotFound",
-        "InvalidRouteTableID.NotFound",
-        "InvalidGroup.NotFound",
-        "InvalidInstanceID.NotFound",
-        "FileSystemNotFound",
-        "MountTargetNotFound",
-        "ParameterNotFound",
-        "NoSuchEntity",
-    )
-)
-
-# What keep_data keeps; its mount targets still go, with the subnets they sit in.
-DATA_TYPES = ("file_system",)
+def is_gone(entry, error):
+    """True when ``error`` is an answer meaning the entry's resource no longer exists."""
+    return error_code(error) in kinds.get(entry["type"]).gone_codes
 
 
 def discover_owned(clients, stack_name, region):
     """Everything in AWS that carries the stack's ownership mark, as ledger-style entries."""
     found = []
-    for resource_type, kind in KINDS.items():
-        for item in kind.discover(clients, stack_name, region):
+    for resource_type, kind in kinds.KINDS.items():
+        for item in kind.impl.discover(clients, stack_name, region):
             item.setdefault("type", resource_type)
             found.append(item)
     return found
@@ -116,9 +69,9 @@ def build_plan(ledger, discovered, keep_data=False):
     plan = [entry for entry in owned_entries(ledger.document) if entry["id"] not in reused]
     if keep_data:
         for entry in plan:
-            if entry["type"] in DATA_TYPES:
+            if kinds.get(entry["type"]).data:
                 ledger.mark(entry["type"], entry["id"], "retained")
-        plan = [entry for entry in plan if entry["type"] not in DATA_TYPES]
+        plan = [entry for entry in plan if not kinds.get(entry["type"]).data]
     return deletion_order(plan)
 
 
@@ -146,7 +99,7 @@ class Teardown:
 
     def _remove(self, entry):
         """Delete one resource and wait until it is gone. Returns True when gone."""
-        kind = KINDS[entry["type"]]
+        kind = kinds.get(entry["type"]).impl
         while True:
             try:
                 kind.delete(self.clients, entry)
@@ -154,7 +107,7 @@ class Teardown:
                 break
             except AWS_ERRORS as e:
                 code = error_code(e)
-                if code in GONE_CODES:
+                if is_gone(entry, e):
                     self._note(entry, "already_gone", code)
                     return True
                 if is_transient(e) and self.clock() + self.poll < self.deadline:
@@ -170,7 +123,7 @@ class Teardown:
                     return True
             except AWS_ERRORS as e:
                 code = error_code(e)
-                if code in GONE_CODES:
+                if is_gone(entry, e):
                     self._note(entry, "deleted")
                     return True
                 if not is_transient(e):
@@ -188,7 +141,7 @@ class Teardown:
         running = {}
 
         def waits_for(entry):
-            blocking = DELETE_AFTER.get(entry["type"], ())
+            blocking = DELETE_AFTER[entry["type"]]
             return [other for other in plan if other["type"] in blocking and other is not entry]
 
         with ThreadPoolExecutor(max_workers=self.workers) as pool:

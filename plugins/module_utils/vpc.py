@@ -6,19 +6,14 @@
 
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_specifications
 
-from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import owner_filters
-from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import AWS_ERRORS
+from ansible_collections.geusemaker.stack.plugins.module_utils.ec2 import Describe
 
 KEY = "vpc"
+VPCS = Describe("describe_vpcs", "Vpcs", "vpc-id", "VpcId")
 
 
 def find_owned(ec2, stack_name):
-    vpcs = ec2.describe_vpcs(aws_retry=True, Filters=owner_filters(stack_name, KEY))["Vpcs"]
-    return vpcs[0] if vpcs else None
-
-
-def describe(ec2, vpc_id):
-    return ec2.describe_vpcs(aws_retry=True, VpcIds=[vpc_id])["Vpcs"][0]
+    return VPCS.first_owned(ec2, stack_name, KEY)
 
 
 def create(ec2, cidr_block, tags):
@@ -44,46 +39,25 @@ def enable_dns(ec2, vpc_id):
 def ensure(stack, cidr_block):
     """Adopt or create the stack's VPC and record it. Returns the VPC id."""
     ec2 = stack.clients.ec2
-    found = find_owned(ec2, stack.stack_name)
+    found, provenance = stack.adopt_or_create(
+        "vpc", "the VPC", lambda: find_owned(ec2, stack.stack_name), lambda: create(ec2, cidr_block, stack.tags(KEY)))
     if found is None:
-        if stack.check_mode:
-            return stack.plan("vpc", KEY, cidr_block=cidr_block)
-        try:
-            vpc_id = create(ec2, cidr_block, stack.tags(KEY))["VpcId"]
-        except AWS_ERRORS as e:
-            stack.fail_aws(e, "cannot create the VPC", "vpc")
-        stack.record("vpc", vpc_id, "created", key=KEY, cidr_block=cidr_block)
-    else:
-        vpc_id = found["VpcId"]
-        stack.record("vpc", vpc_id, "adopted", key=KEY, cidr_block=found["CidrBlock"])
-    try:
+        return stack.plan("vpc", KEY, cidr_block=cidr_block)
+    vpc_id = found["VpcId"]
+    stack.record("vpc", vpc_id, provenance, key=KEY, cidr_block=found["CidrBlock"])
+    with stack.aws_call("cannot turn on DNS in VPC {0}".format(vpc_id), "vpc", vpc_id, action="modify"):
         if stack.check_mode:
             stack.changed |= not all(dns_attributes(ec2, vpc_id))
         elif enable_dns(ec2, vpc_id):
             stack.changed = True
-    except AWS_ERRORS as e:
-        stack.fail_aws(e, "cannot turn on DNS in VPC {0}".format(vpc_id), "vpc", vpc_id, action="modify")
     return vpc_id
 
 
-def reuse(stack, vpc_id):
-    """Record the user's VPC as reused; it is never modified."""
-    try:
-        found = describe(stack.clients.ec2, vpc_id)
-    except AWS_ERRORS as e:
-        stack.fail_aws(e, "VPC {0} cannot be described".format(vpc_id), "vpc", vpc_id, action="reuse")
-    stack.record("vpc", vpc_id, "reused", cidr_block=found["CidrBlock"])
-    return vpc_id
-
-
-def delete(clients, entry):
-    clients.ec2.delete_vpc(aws_retry=True, VpcId=entry["id"])
-
-
-def exists(clients, entry):
-    return bool(clients.ec2.describe_vpcs(aws_retry=True, Filters=[{"Name": "vpc-id", "Values": [entry["id"]]}])["Vpcs"])
+# The user's VPC is recorded as reused and never modified.
+reuse = VPCS.reuser("vpc", "VPC", lambda item: {"cidr_block": item["CidrBlock"]})
+delete = VPCS.deleter("delete_vpc")
+exists = VPCS.exists
 
 
 def discover(clients, stack_name, region):
-    vpcs = clients.ec2.describe_vpcs(aws_retry=True, Filters=owner_filters(stack_name))["Vpcs"]
-    return [{"id": item["VpcId"], "key": KEY} for item in vpcs]
+    return [{"id": item["VpcId"], "key": KEY} for item in VPCS.owned(clients.ec2, stack_name)]

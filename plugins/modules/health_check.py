@@ -13,9 +13,15 @@ description:
     C(/crawl4ai/health); PostgreSQL only through the status document), until all are healthy or O(timeout).
   - Reports C(healthy), C(degraded) (the timeout passed with some service not healthy), or C(efs_mount_failed)
     (the instance reports that it could not mount the file system; returned at once).
-  - Never fails because the stack is unhealthy; the playbook decides what to do. Fails only on bad options.
+  - Fails when the instance reports that its boot failed (O(fail_on_boot_failure)), with C(resource_type) and
+    C(error_code). Services still unhealthy at the timeout are C(degraded), which does not fail the module; its
+    result then carries C(resource_type), C(error_code) (C(ServicesUnhealthy)) and C(msg) for the failure record.
   - Makes no AWS call.
 options:
+  fail_on_boot_failure:
+    description: Fail at once when the instance reports a failed boot (EFS not mounted).
+    type: bool
+    default: true
   url:
     description: Base URL of the stack, such as C(https://203.0.113.10).
     type: str
@@ -41,7 +47,7 @@ options:
 notes:
   - Supports check mode, where it probes nothing and returns C(health=skipped).
 author:
-  - GeuseMaker developers
+  - GeuseMaker developers (@michael-pittman)
 """
 
 EXAMPLES = r"""
@@ -92,6 +98,7 @@ def main():
             interval=dict(type="float", default=5),
             services=dict(type="list", elements="str", choices=list(health.SERVICES), default=list(health.SERVICES)),
             validate_certs=dict(type="bool", default=False),
+            fail_on_boot_failure=dict(type="bool", default=True),
         ),
         supports_check_mode=True,
     )
@@ -105,6 +112,14 @@ def main():
     if module.check_mode:
         module.exit_json(changed=False, health="skipped", status_document=None, services={}, elapsed=0)
     result = health.check(params["url"], params["services"], params["timeout"], params["interval"], params["validate_certs"])
+    if result["health"] == "efs_mount_failed" and params["fail_on_boot_failure"]:
+        detail = ((result["status_document"] or {}).get("efs") or {}).get("detail") or "no detail"
+        module.fail_json(msg="the instance reports that the EFS mount failed: {0}".format(detail),
+                         resource_type="file_system", error_code="EfsMountFailed", **result)
+    if result["health"] == "degraded":
+        result.update(resource_type="instance", error_code="ServicesUnhealthy",
+                      msg="the services were not all healthy within {0}s: {1}".format(params["timeout"], ", ".join(
+                          "{0} {1}".format(name, state) for name, state in sorted(result["services"].items()) if state != "healthy")))
     module.exit_json(changed=False, **result)
 
 

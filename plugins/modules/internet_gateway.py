@@ -15,9 +15,10 @@ options:
     type: str
     required: true
 author:
-  - GeuseMaker developers
+  - GeuseMaker developers (@michael-pittman)
 extends_documentation_fragment:
   - geusemaker.stack.stack
+  - geusemaker.stack.state
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3

@@ -88,9 +88,10 @@ options:
     type: bool
     default: true
 author:
-  - GeuseMaker developers
+  - GeuseMaker developers (@michael-pittman)
 extends_documentation_fragment:
   - geusemaker.stack.stack
+  - geusemaker.stack.state
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -122,6 +123,11 @@ stack_status:
   description: The stack's recorded status, or C(new).
   returned: success
   type: str
+estimated_cost:
+  description: What the stack will cost, estimated from on-demand prices (spot is usually much less).
+  returned: success
+  type: str
+  sample: about USD 0.526/hour for 1 x g4dn.xlarge on-demand, plus EFS storage billed by stored GB
 """
 
 from ansible_collections.geusemaker.stack.plugins.module_utils import preflight
@@ -196,6 +202,7 @@ def main():
         account_id=account_id,
         ami_id=facts["ami_id"],
         stack_status=stack.ledger.document["status"] if stack.ledger.exists_on_disk else "new",
+        estimated_cost=preflight.estimated_cost(params["instance_type"], params["instance_count"]),
     )
 
 

@@ -15,9 +15,10 @@ description:
   - A parameter at that path that is not tagged for the stack makes the module fail; it is never overwritten.
   - Values are never returned, logged or written to the state file; instances read them from SSM.
 author:
-  - GeuseMaker developers
+  - GeuseMaker developers (@michael-pittman)
 extends_documentation_fragment:
   - geusemaker.stack.stack
+  - geusemaker.stack.state
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3

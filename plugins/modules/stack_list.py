@@ -8,17 +8,22 @@ module: stack_list
 short_description: List every known stack with its status
 version_added: 0.1.0
 description:
-  - Reads every state file in O(state_dir) and reports, per stack, its status, failure reason, the number of
-    owned resources that still exist in AWS (checked with read-only calls), and its age.
-  - A corrupt state file is reported, and left where it is.
+  - Reads every stack's state at the state location and reports, per stack, its status, failure reason, the
+    number of owned resources that still exist in AWS (checked with read-only calls), their estimated cost per
+    hour, and its age.
+  - A corrupt state document is reported, and left where it is.
 options:
-  state_dir:
-    description: Directory of the stack state files.
-    type: path
-    default: ~/.geusemaker/stacks
+  stack_name:
+    description: List only this stack.
+    type: str
+  tags:
+    description: Not used; accepted so that the play's module_defaults for C(group/geusemaker.stack.stack) apply here too.
+    type: dict
+    default: {}
 author:
-  - GeuseMaker developers
+  - GeuseMaker developers (@michael-pittman)
 extends_documentation_fragment:
+  - geusemaker.stack.state
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -49,6 +54,9 @@ stacks:
     existing_resources:
       description: Owned resources that still exist (null when AWS could not be asked).
       type: int
+    hourly_usd:
+      description: Estimated USD per hour of those resources, on-demand prices (null when AWS could not be asked).
+      type: float
     age:
       description: Time since the stack was first recorded.
       type: str
@@ -63,12 +71,26 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_list import describe_stack, format_table
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import Clients, retry_decorator
-from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import open_store
+from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import (
+    STATE_LOCATION_OPTIONS,
+    StateError,
+    open_store,
+    state_location,
+)
 
 
 def main():
-    module = AnsibleAWSModule(argument_spec=dict(state_dir=dict(type="path", default="~/.geusemaker/stacks")), supports_check_mode=True)
-    store = open_store(module.params["state_dir"])
+    module = AnsibleAWSModule(
+        argument_spec=dict(stack_name=dict(type="str"), tags=dict(type="dict", default={}), **STATE_LOCATION_OPTIONS),
+        supports_check_mode=True,
+    )
+    try:
+        store = open_store(state_location(module.params))
+        names = store.list_stacks()
+    except StateError as e:
+        module.fail_json(msg=str(e))
+    if module.params["stack_name"]:
+        names = [name for name in names if name == module.params["stack_name"]]
     clients_by_region = {}
 
     def clients_for_region(region):
@@ -76,7 +98,7 @@ def main():
             clients_by_region[region] = Clients(lambda service: module.client(service, retry_decorator=retry_decorator(), region=region))
         return clients_by_region[region]
 
-    stacks = [describe_stack(store, name, clients_for_region) for name in store.list_stacks()]
+    stacks = [describe_stack(store, name, clients_for_region) for name in names]
     module.exit_json(changed=False, stacks=stacks, table=format_table(stacks))
 
 

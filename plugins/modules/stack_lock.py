@@ -8,20 +8,17 @@ module: stack_lock
 short_description: Take or release a stack's lock
 version_added: 0.1.0
 description:
-  - One run at a time per stack. The lock lives beside the state file, at C(<state_dir>/<stack_name>.lock),
-    and records host, pid and start time of the holding ansible-playbook process.
+  - One run at a time per stack. The lock lives beside the stack's state (with the local backend,
+    C(<state_dir>/<stack_name>.lock)) and records host, pid and start time of the holding ansible-playbook
+    process.
   - A lock is stale when its process on this host is gone, or, from another host, when its heartbeat (refreshed
     on every state save) is older than its TTL. A stale lock is broken with a warning.
   - This is an action plugin; it runs on the controller.
 options:
-  stack_name:
-    description: Name of the stack.
-    type: str
-    required: true
-  state_dir:
-    description: Directory of the stack state files.
-    type: path
-    default: ~/.geusemaker/stacks
+  tags:
+    description: Not used; accepted so that the play's module_defaults for C(group/geusemaker.stack.stack) apply here too.
+    type: dict
+    default: {}
   state:
     description: C(present) takes the lock, C(absent) releases it.
     type: str
@@ -41,7 +38,10 @@ options:
     description: With O(state=absent), the token returned when the lock was taken; another run's lock is left alone.
     type: str
 author:
-  - GeuseMaker developers
+  - GeuseMaker developers (@michael-pittman)
+extends_documentation_fragment:
+  - geusemaker.stack.stack
+  - geusemaker.stack.state
 notes:
   - Locking is bookkeeping, so the task never reports C(changed).
   - In check mode the lock is neither taken nor released.

@@ -5,37 +5,52 @@
 
 DOCUMENTATION = r"""
 module: stack_state
-short_description: Set a stack's status, failure and outputs in its state file
+short_description: Read a stack's state, or record its status, failure and outputs
 version_added: 0.1.0
 description:
-  - Creates the state file on first use, then records the stack status (and, when failed, what failed).
+  - With none of O(status), O(failed_task), O(outputs) and O(clear_failure), reads the stack's state and changes
+    nothing.
+  - Otherwise records them in the state, after checking that the stack's status machine allows the move from the
+    recorded status to O(status) (see C(docs/design.md)); a move it does not allow is refused with an error that
+    names both statuses.
+  - A failure record is built here from the failed task's name and result (resource type, AWS error code,
+    message); playbooks hand them over as they are.
   - Bookkeeping is not a change to the stack, so the task never reports C(changed).
-  - A status never moves back from a teardown result (C(rolled_back), C(rollback_failed), C(destroyed))
-    to C(failed); see O(status).
 options:
   status:
     description: The stack status to record.
     type: str
     choices: [deploying, deployed, degraded, failed, rolling_back, rolled_back, rollback_failed, destroying, destroyed]
-  failure:
-    description: What failed (task, resource_type, error_code, error_message, critical); C(at) is added.
+  failed_task:
+    description: Name of the task that failed; with O(failed_result), recorded as the stack's failure.
+    type: str
+  failed_result:
+    description:
+      - The failed task's result (C(ansible_failed_result) in a rescue, or a registered result). Its C(msg),
+        C(resource_type) and C(error_code) are recorded.
     type: dict
+  critical:
+    description: Whether the recorded failure is critical (it rolls back) or not (the stack stays, degraded).
+    type: bool
+    default: true
   clear_failure:
-    description: Forget an earlier failure (a new deploy starts).
+    description: Forget an earlier failure (a new deploy starts, or a check found the services healthy).
     type: bool
     default: false
   outputs:
     description: Values worth keeping for the user (service URLs, instance ids); never secrets.
     type: dict
   warn_leftovers:
-    description: Warn with every owned resource still recorded as existing, and its estimated cost (a failed run
-      that rolled nothing back).
+    description:
+      - Warn with every owned resource still recorded as existing, and its estimated cost (a failed run that
+        rolled nothing back).
     type: bool
     default: false
 author:
-  - GeuseMaker developers
+  - GeuseMaker developers (@michael-pittman)
 extends_documentation_fragment:
   - geusemaker.stack.stack
+  - geusemaker.stack.state
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -46,6 +61,13 @@ EXAMPLES = r"""
   geusemaker.stack.stack_state:
     stack_name: demo
     status: deployed
+
+- name: Record what failed (in a rescue section)
+  geusemaker.stack.stack_state:
+    stack_name: demo
+    status: failed
+    failed_task: "{{ ansible_failed_task.name }}"
+    failed_result: "{{ ansible_failed_result }}"
 """
 
 RETURN = r"""
@@ -57,6 +79,10 @@ state_file:
   description: Where the state is kept.
   returned: always
   type: str
+outputs:
+  description: The outputs recorded by the last successful deploy (service URL, instance ids), if any.
+  returned: always
+  type: dict
 resources:
   description: One line per resource in the ledger - type, id, provenance and status.
   returned: always
@@ -65,42 +91,47 @@ resources:
   sample: ["vpc vpc-0123456789abcdef0 (created, present)"]
 """
 
-from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import STACK_STATUSES
+from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import STACK_STATUSES, LedgerError, failure_record
 from ansible_collections.geusemaker.stack.plugins.module_utils.recovery import leftovers_warning
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackModule
-from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import iso, utc_now
-
-# A failure recorded after a teardown must not hide the teardown's result.
-TEARDOWN_RESULTS = ("rolled_back", "rollback_failed", "destroyed")
 
 
 def main():
     stack = StackModule(
         argument_spec=dict(
             status=dict(type="str", choices=list(STACK_STATUSES)),
-            failure=dict(type="dict"),
+            failed_task=dict(type="str"),
+            failed_result=dict(type="dict"),
+            critical=dict(type="bool", default=True),
             clear_failure=dict(type="bool", default=False),
             outputs=dict(type="dict"),
             warn_leftovers=dict(type="bool", default=False),
         )
     )
     params = stack.params
-    document = stack.ledger.document
-    status = params["status"] or document["status"]
-    if status == "failed" and document["status"] in TEARDOWN_RESULTS:
-        status = document["status"]
+    ledger = stack.ledger
     failure = None
-    if params["failure"]:
-        failure = dict(params["failure"], at=iso(utc_now()))
-    if params["outputs"] is not None:
-        document["outputs"] = params["outputs"]
-    stack.ledger.set_status(status, failure=failure, clear_failure=params["clear_failure"])
+    if params["failed_task"] is not None or params["failed_result"] is not None:
+        failure = failure_record(params["failed_task"], params["failed_result"], params["critical"])
+    if params["status"] or failure or params["outputs"] is not None or params["clear_failure"]:
+        if params["outputs"] is not None:
+            ledger.document["outputs"] = params["outputs"]
+        try:
+            ledger.set_status(params["status"] or ledger.document["status"], failure=failure,
+                              clear_failure=params["clear_failure"])
+        except LedgerError as e:
+            stack.fail(str(e))
     if params["warn_leftovers"]:
-        warning = leftovers_warning(stack.ledger.document)
+        warning = leftovers_warning(ledger.document)
         if warning:
             stack.module.warn(warning)
-    resources = ["{type} {id} ({provenance}, {status})".format(**entry) for entry in document["resources"]]
-    stack.exit(status=status, state_file=stack.store.location(stack.stack_name), resources=resources)
+    document = ledger.document
+    stack.exit(
+        status=document["status"],
+        state_file=stack.store.location(stack.stack_name),
+        outputs=document.get("outputs") or {},
+        resources=["{type} {id} ({provenance}, {status})".format(**entry) for entry in document["resources"]],
+    )
 
 
 if __name__ == "__main__":

@@ -25,9 +25,10 @@ options:
     type: list
     elements: str
 author:
-  - GeuseMaker developers
+  - GeuseMaker developers (@michael-pittman)
 extends_documentation_fragment:
   - geusemaker.stack.stack
+  - geusemaker.stack.state
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3

@@ -36,9 +36,10 @@ options:
     type: float
     default: 1.5
 author:
-  - GeuseMaker developers
+  - GeuseMaker developers (@michael-pittman)
 extends_documentation_fragment:
   - geusemaker.stack.stack
+  - geusemaker.stack.state
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -79,7 +80,8 @@ log:
 """
 
 from ansible_collections.geusemaker.stack.plugins.module_utils import teardown
-from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import AWS_ERRORS, StackModule
+from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import LedgerError, failure_record
+from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackModule
 
 STATUSES = {
     "rollback": ("rolling_back", "rolled_back", "rollback_failed"),
@@ -102,38 +104,33 @@ def main():
     )
     params = stack.params
     running, succeeded, unfinished = STATUSES[params["purpose"]]
-    try:
+    with stack.aws_call("cannot search for the stack's resources", None, action="discover"):
         discovered = teardown.discover_owned(stack.clients, stack.stack_name, stack.region)
-    except AWS_ERRORS as e:
-        stack.module.fail_json_aws(e, msg="cannot search for the stack's resources")
     plan = teardown.build_plan(stack.ledger, discovered, keep_data=params["keep_data"])
     if stack.check_mode:
         stack.changed = bool(plan)
         stack.exit(plan=[summary(e) for e in plan], deleted=[], left=[], status=stack.ledger.document["status"], log=[])
+    try:
+        stack.ledger.set_status(running)
+    except LedgerError as e:
+        stack.fail(str(e))
     log = []
-    stack.ledger.set_status(running)
     worker = teardown.Teardown(stack.ledger, stack.clients, params["timeout"], poll=params["poll_interval"], log=log.append)
     deleted, left = worker.run(plan)
     stack.changed = bool(deleted)
+    left_names = ", ".join("{0} {1}".format(e["type"], e["id"]) for e in left)
     if left:
-        failure = {
-            "task": params["purpose"],
-            "resource_type": left[0]["type"],
-            "error_code": "TeardownIncomplete",
-            "error_message": "{0} resource(s) could not be deleted: {1}".format(
-                len(left), ", ".join("{0} {1}".format(e["type"], e["id"]) for e in left)
-            ),
-            "critical": True,
-        }
+        failure = failure_record(params["purpose"], dict(
+            resource_type=left[0]["type"], error_code="TeardownIncomplete",
+            msg="{0} resource(s) could not be deleted: {1}".format(len(left), left_names)))
         stack.ledger.set_status(unfinished, failure=failure if params["purpose"] == "destroy" else None)
     else:
         stack.ledger.set_status(succeeded)
     result = dict(plan=[summary(e) for e in plan], deleted=[summary(e) for e in deleted], left=[summary(e) for e in left],
                   status=stack.ledger.document["status"], log=log)
     if left:
-        stack.module.fail_json(msg="teardown left {0} resource(s): {1}".format(
-            len(left), ", ".join("{0} {1}".format(e["type"], e["id"]) for e in left)), changed=stack.changed,
-            ansible_facts={"geusemaker_ledger": stack.ledger.document}, **result)
+        stack.fail("teardown left {0} resource(s): {1}".format(len(left), left_names), changed=stack.changed,
+                   ansible_facts={"geusemaker_ledger": stack.ledger.document}, **result)
     stack.exit(**result)
 
 

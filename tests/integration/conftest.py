@@ -70,9 +70,8 @@ def emulator(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def session_proxy(emulator):
-    proxy = FaultProxy(upstream=emulator)
-    yield proxy
-    proxy.stop()
+    with FaultProxy(upstream=emulator) as proxy:
+        yield proxy
 
 
 @pytest.fixture

@@ -110,6 +110,7 @@ def test_deploy_rerun_adopt_destroy(aws, playbook, deploy_vars, state_dir, tmp_p
 
     listed = playbook("list")
     assert listed.rc == 0 and stack in listed.stdout and "deployed" in listed.stdout
+    assert "USD/HOUR" in listed.stdout and " 0.042 " in listed.stdout, listed.stdout[-2000:]
 
     # destroy leaves nothing of the stack.
     destroyed = playbook("destroy", stack_name=stack)
@@ -127,6 +128,7 @@ def test_check_mode_creates_nothing(aws, playbook, deploy_vars, state_dir):
     assert not os.path.exists(os.path.join(state_dir, "dry.json"))
     for planned in ("vpc vpc", "file_system", "instance instance-0", "security_group"):
         assert planned in run.stdout, run.stdout[-4000:]
+    assert "Estimated cost: about USD 0.042/hour for 1 x t3.medium on-demand" in run.stdout
 
 
 def test_reused_vpc_is_recorded_and_untouched(aws, playbook, deploy_vars, state_dir):

@@ -32,9 +32,14 @@ def aws(monkeypatch):
 SESSION = boto3.session.Session(region_name=REGION)
 
 
-def make_clients():
+def wrapped_client(service):
+    """A client as module_utils get them: amazon.aws's retry wrapper (fast retries here) around a boto3 client."""
     retry = AWSRetry.jittered_backoff(retries=2, delay=0.01, max_delay=0.02)
-    return Clients(lambda service: RetryingBotoClientWrapper(SESSION.client(service, region_name=REGION), retry))
+    return RetryingBotoClientWrapper(SESSION.client(service, region_name=REGION), retry)
+
+
+def make_clients():
+    return Clients(wrapped_client)
 
 
 @pytest.fixture

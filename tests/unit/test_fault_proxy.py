@@ -35,9 +35,8 @@ def moto_url():
 
 @pytest.fixture(scope="module")
 def module_proxy(moto_url):
-    proxy = FaultProxy(upstream=moto_url)
-    yield proxy
-    proxy.stop()
+    with FaultProxy(upstream=moto_url) as proxy:
+        yield proxy
 
 
 @pytest.fixture

@@ -6,14 +6,11 @@ from botocore.exceptions import ClientError
 from ansible_collections.geusemaker.stack.plugins.module_utils import file_system
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import KEY_TAG, STACK_TAG, efs_creation_token
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackFailure
-from tests.unit.conftest import SESSION
+from tests.support.aws_calls import after_call, always, answer_in_turn, client_error, on_call, states_in_turn
+from tests.unit.conftest import SESSION, wrapped_client
 
 REGION = "us-east-1"
 TOKEN = efs_creation_token("unit", REGION)
-
-
-def client_error(code, operation="CreateFileSystem"):
-    return ClientError({"Error": {"Code": code, "Message": "refused"}}, operation)
 
 
 def tags_of(efs, file_system_id):
@@ -27,24 +24,7 @@ def run(stack, fake_time, timeout=30):
 
 def states_on_describe(monkeypatch, stack, states):
     """Answer DescribeFileSystems(FileSystemId=...) with the given states in turn (the last repeats); pass the rest through."""
-    efs = stack.clients.efs
-    real = efs.describe_file_systems
-    pending = list(states)
-    seen = []
-
-    def fake(**kwargs):
-        response = real(**kwargs)
-        if "FileSystemId" in kwargs:
-            state = pending.pop(0) if len(pending) > 1 else pending[0]
-            seen.append(state)
-            if isinstance(state, Exception):
-                raise state
-            for item in response["FileSystems"]:
-                item["LifeCycleState"] = state
-        return response
-
-    monkeypatch.setattr(efs, "describe_file_systems", fake)
-    return seen
+    return states_in_turn(stack.clients.efs, "DescribeFileSystems", "FileSystems", states, when=lambda params: "FileSystemId" in params)
 
 
 def creating_on_create(monkeypatch, stack):
@@ -162,11 +142,8 @@ def test_create_failure_is_logged_and_fails(stack, store, monkeypatch, fake_time
     assert store.load("unit")["resources"] == []
 
 
-def test_lookup_failure_fails(stack, monkeypatch, fake_time):
-    def refuse(**kwargs):
-        raise client_error("AccessDeniedException", "DescribeFileSystems")
-
-    monkeypatch.setattr(stack.clients.efs, "describe_file_systems", refuse)
+def test_lookup_failure_fails(stack, fake_time):
+    on_call(stack.clients.efs, "DescribeFileSystems", always(client_error("AccessDeniedException", "DescribeFileSystems")))
     with pytest.raises(StackFailure) as failure:
         run(stack, fake_time)
     assert failure.value.details["error_code"] == "AccessDeniedException"
@@ -215,24 +192,21 @@ def test_describe_failure_while_waiting_fails(stack, monkeypatch, fake_time):
     assert (event["action"], event["outcome"]) == ("wait", "error")
 
 
-def test_adopted_file_system_still_creating_is_waited_for(make_stack, monkeypatch, fake_time):
+def test_adopted_file_system_still_creating_is_waited_for(make_stack, fake_time):
     first = run(make_stack(), fake_time)
     again = make_stack()
     efs = again.clients.efs
-    real = efs.describe_file_systems
     polls = []
 
-    def fake(**kwargs):
-        response = real(**kwargs)
-        if "CreationToken" in kwargs:
-            response["FileSystems"][0]["LifeCycleState"] = "creating"
+    def creating_when_found_by_token(params, parsed):
+        if "CreationToken" in params:
+            parsed["FileSystems"][0]["LifeCycleState"] = "creating"
         else:
-            polls.append(kwargs)
-        return response
+            polls.append(params)
 
-    monkeypatch.setattr(efs, "describe_file_systems", fake)
+    after_call(efs, "DescribeFileSystems", creating_when_found_by_token)
     assert run(again, fake_time) == first
-    assert polls == [{"aws_retry": True, "FileSystemId": first[0]}]
+    assert polls == [{"FileSystemId": first[0]}]
 
 
 def test_delete_exists_discover(stack, fake_time):
@@ -259,46 +233,38 @@ def test_delete_exists_discover(stack, fake_time):
     assert [item["id"] for item in file_system.discover(stack.clients, "unit", REGION)] == [tagged]
 
 
-class FakeEfs:
-    """Pages and states the emulator does not produce."""
-
-    def __init__(self, pages=None, error=None, state="available"):
-        self.pages = pages or []
-        self.error = error
-        self.state = state
-        self.calls = []
-
-    def describe_file_systems(self, aws_retry=False, **kwargs):
-        self.calls.append(kwargs)
-        if self.error:
-            raise self.error
-        if "FileSystemId" in kwargs:
-            return {"FileSystems": [{"FileSystemId": kwargs["FileSystemId"], "LifeCycleState": self.state}]}
-        return self.pages[len(self.calls) - 1]
-
-
 class FakeClients:
     def __init__(self, efs):
         self.efs = efs
 
 
-def test_discover_pages_and_skips_deleted():
+def fake_efs(pages=None, error=None, state="available"):
+    """An EFS client answering pages and states the emulator does not produce; returns it and its calls' params."""
+    efs = wrapped_client("efs")
+    answers = [error] if error else pages or [{}]
+    calls = answer_in_turn(efs, "DescribeFileSystems", answers, when=lambda params: "FileSystemId" not in params)
+    by_id = answer_in_turn(efs, "DescribeFileSystems", [error] if error else [{"FileSystems": [{"FileSystemId": "fs-1", "LifeCycleState": state}]}],
+                           when=lambda params: "FileSystemId" in params)
+    return efs, calls, by_id
+
+
+def test_discover_pages_and_skips_deleted(aws):
     item = {"FileSystemId": "fs-1", "CreationToken": TOKEN, "LifeCycleState": "available"}
     gone = {"FileSystemId": "fs-2", "CreationToken": TOKEN, "LifeCycleState": "deleted"}
-    efs = FakeEfs(pages=[{"FileSystems": [gone], "NextMarker": "m1"}, {"FileSystems": [item, item]}])
+    efs, calls, _ = fake_efs(pages=[{"FileSystems": [gone], "NextMarker": "m1"}, {"FileSystems": [item, item]}])
     assert file_system.discover(FakeClients(efs), "unit", REGION) == [
         {"id": "fs-1", "key": file_system.KEY, "creation_token": TOKEN}
     ]
-    assert efs.calls == [{}, {"Marker": "m1"}]
+    assert calls == [{}, {"Marker": "m1"}]
 
 
-def test_exists_states_and_errors():
-    assert not file_system.exists(FakeClients(FakeEfs(state="deleted")), {"id": "fs-1"})
-    assert file_system.exists(FakeClients(FakeEfs(state="deleting")), {"id": "fs-1"})
+def test_exists_states_and_errors(aws):
+    assert not file_system.exists(FakeClients(fake_efs(state="deleted")[0]), {"id": "fs-1"})
+    assert file_system.exists(FakeClients(fake_efs(state="deleting")[0]), {"id": "fs-1"})
     with pytest.raises(ClientError):
-        file_system.exists(FakeClients(FakeEfs(error=client_error("AccessDeniedException"))), {"id": "fs-1"})
+        file_system.exists(FakeClients(fake_efs(error=client_error("AccessDeniedException"))[0]), {"id": "fs-1"})
 
 
-def test_find_owned_skips_file_systems_being_deleted():
+def test_find_owned_skips_file_systems_being_deleted(aws):
     deleting = {"FileSystemId": "fs-1", "LifeCycleState": "deleting"}
-    assert file_system.find_owned(FakeEfs(pages=[{"FileSystems": [deleting]}]), "unit", REGION) is None
+    assert file_system.find_owned(fake_efs(pages=[{"FileSystems": [deleting]}])[0], "unit", REGION) is None

@@ -70,8 +70,14 @@ def run_module(capsys, **args):
 
 
 def test_module_reports_health(stub, capsys):
-    result = run_module(capsys, url=stub("efs_failed"), timeout=5, interval=0.05)
+    result = run_module(capsys, url=stub("efs_failed"), timeout=5, interval=0.05, fail_on_boot_failure=False)
     assert result["health"] == "efs_mount_failed" and not result["changed"] and not result.get("failed")
+
+
+def test_module_fails_at_once_on_a_failed_boot(stub, capsys):
+    result = run_module(capsys, url=stub("efs_failed"), timeout=5, interval=0.05)
+    assert result["failed"] and result["health"] == "efs_mount_failed"
+    assert (result["resource_type"], result["error_code"]) == ("file_system", "EfsMountFailed")
 
 
 def test_module_check_mode_skips(capsys):

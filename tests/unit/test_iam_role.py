@@ -7,6 +7,7 @@ from botocore.exceptions import ClientError
 from ansible_collections.geusemaker.stack.plugins.module_utils import iam_role
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import IAM_PATH, KEY_TAG, STACK_TAG
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackFailure
+from tests.support.aws_calls import always, answer_in_turn, client_error, lose_responses, on_call
 
 
 @pytest.fixture(autouse=True)
@@ -18,9 +19,6 @@ NAME = "geusemaker-unit-us-east-1"
 SSM_CORE = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 FS_ARN = "arn:aws:elasticfilesystem:us-east-1:123456789012:file-system/fs-0123456789abcdef0"
 
-
-def client_error(code, op):
-    return ClientError({"Error": {"Code": code, "Message": "{0} happened".format(code)}}, op)
 
 
 def attached(iam):
@@ -139,14 +137,8 @@ def test_foreign_role_fails(stack, path, tags):
     assert stack.ledger.find("iam_role", NAME) is None
 
 
-def test_lost_response_entity_already_exists_records_created(stack, store, monkeypatch):
-    real_create = stack.clients.iam.create_role
-
-    def create_twice(**kwargs):
-        real_create(**kwargs)
-        raise client_error("EntityAlreadyExists", "CreateRole")
-
-    monkeypatch.setattr(stack.clients.iam, "create_role", create_twice)
+def test_lost_response_entity_already_exists_records_created(stack, store):
+    lose_responses(stack.clients.iam, "CreateRole", client_error("EntityAlreadyExists", "CreateRole"))
     name, arn = iam_role.ensure(stack)
     assert arn.endswith("/geusemaker/" + NAME)
     assert store.load("unit")["resources"][0]["provenance"] == "created"
@@ -166,11 +158,8 @@ def test_already_exists_but_foreign_fails(stack, monkeypatch):
         iam_role.ensure(stack)
 
 
-def test_create_failure_is_logged(stack, monkeypatch):
-    def refuse(**kwargs):
-        raise client_error("AccessDenied", "CreateRole")
-
-    monkeypatch.setattr(stack.clients.iam, "create_role", refuse)
+def test_create_failure_is_logged(stack):
+    on_call(stack.clients.iam, "CreateRole", always(client_error("AccessDenied", "CreateRole")))
     with pytest.raises(StackFailure) as failure:
         iam_role.ensure(stack)
     assert "cannot create IAM role" in str(failure.value)
@@ -182,11 +171,8 @@ def test_create_failure_is_logged(stack, monkeypatch):
     ("list_attached_role_policies", "cannot read the policies"),
     ("attach_role_policy", "cannot set the policies"),
 ])
-def test_other_errors_fail(stack, monkeypatch, operation, message):
-    def refuse(**kwargs):
-        raise client_error("AccessDenied", operation)
-
-    monkeypatch.setattr(stack.clients.iam, operation, refuse)
+def test_other_errors_fail(stack, operation, message):
+    on_call(stack.clients.iam, operation, always(client_error("AccessDenied", operation)))
     with pytest.raises(StackFailure) as failure:
         iam_role.ensure(stack)
     assert message in str(failure.value)
@@ -258,16 +244,14 @@ def test_current_inline_policy_raises_other_errors(stack, monkeypatch):
         iam_role.current_inline_policy(stack.clients.iam, NAME)
 
 
-def test_listings_follow_markers(stack, monkeypatch):
-    pages = iter([
+def test_listings_follow_markers(stack):
+    answer_in_turn(stack.clients.iam, "ListAttachedRolePolicies", [
         {"AttachedPolicies": [{"PolicyArn": "a"}], "IsTruncated": True, "Marker": "m"},
         {"AttachedPolicies": [{"PolicyArn": "b"}], "IsTruncated": False},
     ])
-    monkeypatch.setattr(stack.clients.iam, "list_attached_role_policies", lambda **kwargs: next(pages))
     assert iam_role.attached_policies(stack.clients.iam, NAME) == ["a", "b"]
-    names = iter([
+    answer_in_turn(stack.clients.iam, "ListRolePolicies", [
         {"PolicyNames": ["x"], "IsTruncated": True, "Marker": "m"},
         {"PolicyNames": ["y"], "IsTruncated": False},
     ])
-    monkeypatch.setattr(stack.clients.iam, "list_role_policies", lambda **kwargs: next(names))
     assert iam_role.inline_policy_names(stack.clients.iam, NAME) == ["x", "y"]

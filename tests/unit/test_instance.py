@@ -8,6 +8,7 @@ from botocore.exceptions import ClientError
 from ansible_collections.geusemaker.stack.plugins.module_utils import instance
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import STACK_TAG
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackFailure
+from tests.support.aws_calls import client_error, spy
 from tests.unit.conftest import SESSION
 
 SCRIPT = "#!/bin/bash\necho geusemaker\n"
@@ -42,25 +43,9 @@ def ensure(network, fake_time):
     return run
 
 
-def client_error(code, message="refused", operation="RunInstances"):
-    return ClientError({"Error": {"Code": code, "Message": message}}, operation)
-
-
 def spy_run_instances(monkeypatch, stack, failures=()):
     """Record RunInstances calls; raise the given errors on the first calls, then pass through."""
-    ec2 = stack.clients.ec2
-    real = ec2.run_instances
-    calls = []
-    pending = list(failures)
-
-    def fake(**kwargs):
-        calls.append(kwargs)
-        if pending:
-            raise pending.pop(0)
-        return real(**kwargs)
-
-    monkeypatch.setattr(ec2, "run_instances", fake)
-    return calls
+    return spy(stack.clients.ec2, "RunInstances", refusals=failures)
 
 
 def describe(ec2, instance_id):
@@ -111,7 +96,7 @@ def test_subnets_round_robin(stack, ensure, network):
 
 
 def test_no_spot_capacity_falls_back_to_on_demand(stack, ensure, monkeypatch):
-    calls = spy_run_instances(monkeypatch, stack, [client_error("InsufficientInstanceCapacity")])
+    calls = spy_run_instances(monkeypatch, stack, [client_error("InsufficientInstanceCapacity", "RunInstances")])
     [result] = ensure(stack)
     assert [("InstanceMarketOptions" in c) for c in calls] == [True, False]
     assert calls[0]["ClientToken"] != calls[1]["ClientToken"]
@@ -121,7 +106,7 @@ def test_no_spot_capacity_falls_back_to_on_demand(stack, ensure, monkeypatch):
 
 
 def test_capacity_error_on_demand_fails(stack, ensure, monkeypatch):
-    spy_run_instances(monkeypatch, stack, [client_error("InsufficientInstanceCapacity")])
+    spy_run_instances(monkeypatch, stack, [client_error("InsufficientInstanceCapacity", "RunInstances")])
     with pytest.raises(StackFailure) as failure:
         ensure(stack, use_spot=False)
     assert failure.value.details["error_code"] == "InsufficientInstanceCapacity"
@@ -133,7 +118,7 @@ PROFILE_ERROR = "Value (geusemaker-unit-us-east-1) for parameter iamInstanceProf
 
 
 def test_new_instance_profile_is_retried(stack, ensure, monkeypatch, fake_time):
-    calls = spy_run_instances(monkeypatch, stack, [client_error("InvalidParameterValue", PROFILE_ERROR)] * 2)
+    calls = spy_run_instances(monkeypatch, stack, [client_error("InvalidParameterValue", "RunInstances", message=PROFILE_ERROR)] * 2)
     [result] = ensure(stack)
     assert len(calls) == 3
     assert fake_time.sleeps[:2] == [2, 2]
@@ -141,7 +126,7 @@ def test_new_instance_profile_is_retried(stack, ensure, monkeypatch, fake_time):
 
 
 def test_instance_profile_never_visible_fails_after_a_minute(stack, ensure, monkeypatch, fake_time):
-    spy_run_instances(monkeypatch, stack, [client_error("InvalidParameterValue", PROFILE_ERROR)] * 100)
+    spy_run_instances(monkeypatch, stack, [client_error("InvalidParameterValue", "RunInstances", message=PROFILE_ERROR)] * 100)
     with pytest.raises(StackFailure) as failure:
         ensure(stack, timeout=600)
     assert failure.value.details["error_code"] == "InvalidParameterValue"
@@ -149,7 +134,7 @@ def test_instance_profile_never_visible_fails_after_a_minute(stack, ensure, monk
 
 
 def test_other_invalid_parameter_is_not_retried(stack, ensure, monkeypatch):
-    calls = spy_run_instances(monkeypatch, stack, [client_error("InvalidParameterValue", "bad instance type")])
+    calls = spy_run_instances(monkeypatch, stack, [client_error("InvalidParameterValue", "RunInstances", message="bad instance type")])
     with pytest.raises(StackFailure):
         ensure(stack)
     assert len(calls) == 1

@@ -7,6 +7,7 @@ from botocore.exceptions import ClientError
 from ansible_collections.geusemaker.stack.plugins.module_utils import iam_role, instance_profile
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import IAM_PATH
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackFailure
+from tests.support.aws_calls import client_error, lose_responses
 
 
 @pytest.fixture(autouse=True)
@@ -16,9 +17,6 @@ def managed_policies(aws, monkeypatch):
 
 NAME = "geusemaker-unit-us-east-1"
 
-
-def client_error(code, op):
-    return ClientError({"Error": {"Code": code, "Message": "{0} happened".format(code)}}, op)
 
 
 def profile_roles(iam):
@@ -115,14 +113,8 @@ def test_profile_outside_the_path_fails(stack):
     assert stack.ledger.find("instance_profile", NAME) is None
 
 
-def test_lost_response_entity_already_exists_records_created(stack, store, monkeypatch):
-    real_create = stack.clients.iam.create_instance_profile
-
-    def create_twice(**kwargs):
-        real_create(**kwargs)
-        raise client_error("EntityAlreadyExists", "CreateInstanceProfile")
-
-    monkeypatch.setattr(stack.clients.iam, "create_instance_profile", create_twice)
+def test_lost_response_entity_already_exists_records_created(stack, store):
+    lose_responses(stack.clients.iam, "CreateInstanceProfile", client_error("EntityAlreadyExists", "CreateInstanceProfile"))
     role_name = make_role(stack.clients.iam)
     instance_profile.ensure(stack, role_name)
     assert store.load("unit")["resources"][0]["provenance"] == "created"

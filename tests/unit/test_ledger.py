@@ -2,8 +2,10 @@ import pytest
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import (
     MAX_EVENTS,
+    TRANSITIONS,
     Ledger,
     LedgerError,
+    failure_record,
     owned_entries,
     reused_ids,
 )
@@ -85,3 +87,40 @@ def test_status_and_failure(store):
     assert store.load("s1")["failure"] is None
     assert Ledger.open(store, "s1", None).region == "us-east-1"
     assert Ledger.open(store, "s1", "us-east-1").exists_on_disk
+
+
+def test_the_status_machine_refuses_moves_it_does_not_allow(store):
+    ledger = Ledger.open(store, "s1", "us-east-1")
+    with pytest.raises(LedgerError, match="stack s1 is deploying and cannot become destroyed"):
+        ledger.set_status("destroyed")
+    for status in ("failed", "rolling_back", "rolled_back"):
+        ledger.set_status(status)
+    with pytest.raises(LedgerError, match="is rolled_back and cannot become failed; from rolled_back it may become: deploying"):
+        ledger.set_status("failed")
+    assert store.load("s1")["status"] == "rolled_back"  # a refused move writes nothing
+
+
+@pytest.mark.parametrize("finished", ["destroyed", "rolled_back"])
+def test_a_finished_stack_may_be_deployed_again(store, finished):
+    ledger = Ledger.open(store, "s1", "us-east-1")
+    for status in {"destroyed": ("destroying", "destroyed"), "rolled_back": ("failed", "rolling_back", "rolled_back")}[finished]:
+        ledger.set_status(status)
+    ledger.set_status("deploying")
+    assert store.load("s1")["status"] == "deploying"
+
+
+def test_every_status_can_be_left_and_reached():
+    for status, following in TRANSITIONS.items():
+        assert set(following) <= set(TRANSITIONS), status
+        assert "destroying" in following or status == "destroying", status  # a stack can always be destroyed
+    reached = {target for following in TRANSITIONS.values() for target in following}
+    assert reached == set(TRANSITIONS)
+
+
+def test_failure_record_from_a_task_result():
+    record = failure_record("Ensure the VPC", {"msg": "x" * 2000, "resource_type": "vpc", "error_code": "VpcLimitExceeded"})
+    assert (record["task"], record["resource_type"], record["error_code"], record["critical"]) == (
+        "Ensure the VPC", "vpc", "VpcLimitExceeded", True)
+    assert len(record["error_message"]) == 1000 and record["at"].endswith("Z")
+    bare = failure_record(None, None, critical=False)
+    assert (bare["task"], bare["error_message"], bare["critical"], bare["error_code"]) == ("unknown", "unknown error", False, None)

@@ -6,6 +6,17 @@ from botocore.exceptions import ClientError
 from ansible_collections.geusemaker.stack.plugins.module_utils import file_system, mount_target
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import planned_id
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackFailure
+from tests.support.aws_calls import (
+    after_call,
+    always,
+    answer_in_turn,
+    client_error,
+    lose_responses,
+    on_call,
+    spy,
+    states_in_turn,
+)
+from tests.unit.conftest import wrapped_client
 
 REGION = "us-east-1"
 
@@ -24,10 +35,6 @@ def network(stack, fake_time):
     return {"file_system_id": file_system_id, "subnet_ids": subnets, "security_group_id": group}
 
 
-def client_error(code, operation="CreateMountTarget"):
-    return ClientError({"Error": {"Code": code, "Message": "refused"}}, operation)
-
-
 def run(stack, network, fake_time, timeout=30, **overrides):
     args = dict(network)
     args.update(overrides)
@@ -40,41 +47,16 @@ def run(stack, network, fake_time, timeout=30, **overrides):
 def spy_create(monkeypatch, stack, failures=(), state=None, lose_response=False):
     """Record CreateMountTarget calls; raise the given errors first; optionally report a state or lose the answer."""
     efs = stack.clients.efs
-    real = efs.create_mount_target
-    calls = []
-    pending = list(failures)
-
-    def fake(**kwargs):
-        calls.append(kwargs)
-        if pending:
-            raise pending.pop(0)
-        response = real(**kwargs)
-        if lose_response:
-            raise client_error("MountTargetConflict")
-        if state:
-            response["LifeCycleState"] = state
-        return response
-
-    monkeypatch.setattr(efs, "create_mount_target", fake)
-    return calls
+    if lose_response:
+        lose_responses(efs, "CreateMountTarget", client_error("MountTargetConflict"))
+    if state:
+        after_call(efs, "CreateMountTarget", lambda params, parsed: parsed.update(LifeCycleState=state))
+    return spy(efs, "CreateMountTarget", refusals=failures)
 
 
 def states_on_describe(monkeypatch, stack, states):
     """Answer DescribeMountTargets(FileSystemId=...) with the given states in turn (the last repeats)."""
-    efs = stack.clients.efs
-    real = efs.describe_mount_targets
-    pending = list(states)
-
-    def fake(**kwargs):
-        response = real(**kwargs)
-        state = pending.pop(0) if len(pending) > 1 else pending[0]
-        if isinstance(state, Exception):
-            raise state
-        for item in response["MountTargets"]:
-            item["LifeCycleState"] = state
-        return response
-
-    monkeypatch.setattr(efs, "describe_mount_targets", fake)
+    states_in_turn(stack.clients.efs, "DescribeMountTargets", "MountTargets", states)
 
 
 def mount_target_rows(saved):
@@ -195,11 +177,8 @@ def test_create_failure_is_logged_and_fails(stack, store, monkeypatch, network, 
     assert mount_target_rows(store.load("unit")) == []
 
 
-def test_listing_failure_fails(stack, monkeypatch, network, fake_time):
-    def refuse(**kwargs):
-        raise client_error("AccessDeniedException", "DescribeMountTargets")
-
-    monkeypatch.setattr(stack.clients.efs, "describe_mount_targets", refuse)
+def test_listing_failure_fails(stack, network, fake_time):
+    on_call(stack.clients.efs, "DescribeMountTargets", always(client_error("AccessDeniedException", "DescribeMountTargets")))
     with pytest.raises(StackFailure) as failure:
         run(stack, network, fake_time)
     assert failure.value.details["error_code"] == "AccessDeniedException"
@@ -263,47 +242,37 @@ def test_delete_exists_discover(stack, network, fake_time):
     assert [item["id"] for item in mount_target.discover(stack.clients, "unit", REGION)] == ids[1:]
 
 
-class FakeEfs:
-    """Pages, states and errors the emulator does not produce."""
-
-    def __init__(self, pages=None, state="available", error=None):
-        self.pages = pages or []
-        self.state = state
-        self.error = error
-        self.calls = []
-
-    def describe_file_systems(self, aws_retry=False, **kwargs):
-        return {"FileSystems": [{"FileSystemId": "fs-1", "CreationToken": "geusemaker-unit-us-east-1",
-                                 "LifeCycleState": "available"}]}
-
-    def describe_mount_targets(self, aws_retry=False, **kwargs):
-        self.calls.append(kwargs)
-        if self.error:
-            raise self.error
-        if "MountTargetId" in kwargs:
-            return {"MountTargets": [{"MountTargetId": kwargs["MountTargetId"], "LifeCycleState": self.state}]}
-        return self.pages[len(self.calls) - 1]
-
-
 class FakeClients:
     def __init__(self, efs):
         self.efs = efs
 
 
-def test_discover_pages_and_skips_deleted():
+def fake_efs(pages=None, state="available", error=None):
+    """An EFS client with one file system of the stack, answering mount target pages, states and errors the
+    emulator does not produce; returns it and the params of its listing calls."""
+    efs = wrapped_client("efs")
+    answer_in_turn(efs, "DescribeFileSystems", [{"FileSystems": [
+        {"FileSystemId": "fs-1", "CreationToken": "geusemaker-unit-us-east-1", "LifeCycleState": "available"}]}])
+    by_id = [error] if error else [{"MountTargets": [{"MountTargetId": "fsmt-0123456789abc", "LifeCycleState": state}]}]
+    answer_in_turn(efs, "DescribeMountTargets", by_id, when=lambda params: "MountTargetId" in params)
+    calls = answer_in_turn(efs, "DescribeMountTargets", pages or [{}], when=lambda params: "MountTargetId" not in params)
+    return efs, calls
+
+
+def test_discover_pages_and_skips_deleted(aws):
     live = {"MountTargetId": "fsmt-1", "SubnetId": "subnet-a", "LifeCycleState": "available"}
     gone = {"MountTargetId": "fsmt-2", "SubnetId": "subnet-b", "LifeCycleState": "deleted"}
-    efs = FakeEfs(pages=[{"MountTargets": [gone], "NextMarker": "m1"}, {"MountTargets": [live]}])
+    efs, calls = fake_efs(pages=[{"MountTargets": [gone], "NextMarker": "m1"}, {"MountTargets": [live]}])
     assert mount_target.discover(FakeClients(efs), "unit", REGION) == [
         {"id": "fsmt-1", "key": "mount-target-subnet-a", "file_system_id": "fs-1", "subnet_id": "subnet-a"}
     ]
-    assert efs.calls == [{"FileSystemId": "fs-1"}, {"FileSystemId": "fs-1", "Marker": "m1"}]
+    assert calls == [{"FileSystemId": "fs-1"}, {"FileSystemId": "fs-1", "Marker": "m1"}]
 
 
-def test_exists_states_and_errors():
+def test_exists_states_and_errors(aws):
     entry = {"id": "fsmt-0123456789abc"}
-    assert not mount_target.exists(FakeClients(FakeEfs(state="deleted")), entry)
-    assert mount_target.exists(FakeClients(FakeEfs(state="deleting")), entry)
-    assert not mount_target.exists(FakeClients(FakeEfs(error=client_error("MountTargetNotFound"))), entry)
+    assert not mount_target.exists(FakeClients(fake_efs(state="deleted")[0]), entry)
+    assert mount_target.exists(FakeClients(fake_efs(state="deleting")[0]), entry)
+    assert not mount_target.exists(FakeClients(fake_efs(error=client_error("MountTargetNotFound"))[0]), entry)
     with pytest.raises(ClientError):
-        mount_target.exists(FakeClients(FakeEfs(error=client_error("AccessDeniedException"))), entry)
+        mount_target.exists(FakeClients(fake_efs(error=client_error("AccessDeniedException"))[0]), entry)

@@ -52,7 +52,8 @@ def test_degraded_report_offers_continue(store):
 
 def test_report_with_nothing_left(store):
     ledger = Ledger.open(store, "s1", "us-east-1", persist=False)
-    ledger.set_status("rolled_back")
+    for status in ("failed", "rolling_back", "rolled_back"):
+        ledger.set_status(status)
     text = "\n".join(recovery.report(ledger.document, "/tmp/s1.json"))
     assert "Resources still existing (0)" in text and "None." in text
 
@@ -78,3 +79,11 @@ def test_hourly_cost_notes():
 def test_nothing_left_means_no_warning(store):
     ledger = Ledger.open(store, "s2", "eu-west-1", persist=False)
     assert recovery.leftovers_warning(ledger.document) is None
+
+
+def test_preflight_estimates_the_cost_from_the_registry():
+    from ansible_collections.geusemaker.stack.plugins.module_utils.preflight import estimated_cost
+
+    assert estimated_cost("g4dn.xlarge", 2).startswith("about USD 1.052/hour for 2 x g4dn.xlarge on-demand")
+    assert "GB-month" in estimated_cost("g4dn.xlarge", 1)
+    assert estimated_cost("x9.huge", 1).startswith("hourly cost of x9.huge unknown")

@@ -1,12 +1,15 @@
 """The recovery callback on a recorded set of events: failure added, status kept, report written and shown."""
 
 import os
+import subprocess
 import stat
 
 import pytest
 
 from ansible_collections.geusemaker.stack.plugins.callback.recovery import CallbackModule
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import Ledger
+from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import STACK_RESULT
+from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import state_location
 
 
 class Task:
@@ -22,14 +25,6 @@ class Result:
     def __init__(self, task, result):
         self._task = task
         self._result = result
-
-
-class Play:
-    def __init__(self, extra_vars):
-        self.extra_vars = extra_vars
-
-    def get_variable_manager(self):
-        return self
 
 
 class Display:
@@ -51,14 +46,25 @@ RUN_INSTANCES_FAILED = Result(
 RESCUE_FAIL = Result(Task("Stop the run as failed", "ansible.builtin.fail"), {"msg": "Deploy of s1 failed"})
 
 
+def lock_taken(stack_name, state_dir):
+    """The lock task's result, which (like every task of the collection) names the stack and its state location."""
+    return Result(Task("Lock the stack against concurrent runs", "geusemaker.stack.stack_lock"),
+                  {STACK_RESULT: {"stack_name": stack_name, "state": state_location({"state_dir": state_dir})}, "token": "t"})
+
+
 def replay(state_dir, events, stack_name="s1"):
     callback = CallbackModule()
     callback._display = Display()
-    callback.v2_playbook_on_play_start(Play({"stack_name": stack_name, "state_dir": state_dir}))
+    if stack_name:
+        callback.v2_runner_on_ok(lock_taken(stack_name, state_dir))
     for event in events:
         callback.v2_runner_on_failed(event)
     callback.v2_playbook_on_stats(None)
     return callback._display
+
+
+# How a run reaches each status from a new document.
+PATHS = {"rolled_back": ("failed", "rolling_back", "rolled_back"), "destroyed": ("destroying", "destroyed")}
 
 
 def leave_stack(store, status, failure=None):
@@ -66,7 +72,8 @@ def leave_stack(store, status, failure=None):
     ledger.record("vpc", "vpc-1", "created")
     ledger.record("instance", "i-1", "created", instance_type="g4dn.xlarge")
     ledger.record("subnet", "subnet-user", "reused")
-    ledger.set_status(status, failure=failure)
+    for step in PATHS.get(status, (status,)):
+        ledger.set_status(step, failure=failure if step == status else None)
     return ledger
 
 
@@ -121,7 +128,7 @@ def test_ignored_and_bookkeeping_failures_are_not_the_failure(store):
     leave_stack(store, "failed")
     callback = CallbackModule()
     callback._display = Display()
-    callback.v2_playbook_on_play_start(Play({"stack_name": "s1", "state_dir": store.root}))
+    callback.v2_runner_on_ok(lock_taken("s1", store.root))
     callback.v2_runner_on_failed(RUN_INSTANCES_FAILED, ignore_errors=True)
     callback.v2_runner_on_failed(RESCUE_FAIL)
     assert callback.first_failure is None
@@ -172,3 +179,33 @@ def test_unwritable_store_still_shows_the_report(store, monkeypatch):
     assert "cannot record the failure" in display.warnings[0]
     assert "Recovery report: not written (read-only file system)" in display.shown[0]
     assert "i-1" in display.shown[0]
+
+
+def test_writes_under_a_lock_it_takes_and_then_releases(store):
+    leave_stack(store, "failed")
+    replay(store.root, [RUN_INSTANCES_FAILED])
+    assert os.path.exists(os.path.join(store.root, "s1.recovery.md"))
+    assert store.read_lock("s1") is None
+
+
+def test_writes_under_the_runs_own_lock_and_leaves_it(store):
+    leave_stack(store, "failed")
+    lock, _ = store.acquire_lock("s1", os.getpid())
+    replay(store.root, [RUN_INSTANCES_FAILED])
+    assert store.load("s1")["failure"]["error_code"] == "InsufficientInstanceCapacity"
+    assert store.read_lock("s1")["token"] == lock["token"]
+
+
+def test_another_live_run_holding_the_lock_gets_nothing_written(store):
+    leave_stack(store, "failed")
+    before = open(os.path.join(store.root, "s1.json")).read()
+    holder = subprocess.Popen(["sleep", "60"])
+    try:
+        store.acquire_lock("s1", holder.pid)
+        display = replay(store.root, [RUN_INSTANCES_FAILED])
+    finally:
+        holder.kill()
+        holder.wait()
+    assert display.shown == [] and "another run holds it" in display.warnings[0]
+    assert open(os.path.join(store.root, "s1.json")).read() == before
+    assert not os.path.exists(os.path.join(store.root, "s1.recovery.md"))

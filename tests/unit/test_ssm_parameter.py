@@ -6,6 +6,7 @@ from botocore.exceptions import ClientError
 from ansible_collections.geusemaker.stack.plugins.module_utils import ssm_parameter
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import KEY_TAG, STACK_TAG
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackFailure
+from tests.support.aws_calls import always, client_error, lose_responses, on_call
 
 NAMES = ["/geusemaker/unit/db_password", "/geusemaker/unit/n8n_encryption_key"]
 
@@ -17,9 +18,6 @@ def tags_of(ssm, name):
 def value_of(ssm, name):
     return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
 
-
-def client_error(code, op):
-    return ClientError({"Error": {"Code": code, "Message": "{0} happened".format(code)}}, op)
 
 
 def test_generate_shapes():
@@ -112,14 +110,9 @@ def test_parameter_of_another_stack_fails(make_stack):
         ssm_parameter.ensure(other)
 
 
-def test_lost_response_already_exists_records_created(stack, store, monkeypatch):
-    real_put = stack.clients.ssm.put_parameter
-
-    def put_twice(**kwargs):
-        real_put(**kwargs)  # the first call lands, its response is lost
-        raise client_error("ParameterAlreadyExists", "PutParameter")
-
-    monkeypatch.setattr(stack.clients.ssm, "put_parameter", put_twice)
+def test_lost_response_already_exists_records_created(stack, store):
+    # Each call lands; its response is lost.
+    lose_responses(stack.clients.ssm, "PutParameter", client_error("ParameterAlreadyExists", "PutParameter"))
     assert ssm_parameter.ensure(stack)[1] == NAMES
     assert [r["provenance"] for r in store.load("unit")["resources"]] == ["created", "created"]
     assert stack.changed
@@ -142,11 +135,8 @@ def test_put_failure_is_logged_without_value(stack, monkeypatch):
     assert stack.ledger.document["events"][-1]["error_code"] == "AccessDeniedException"
 
 
-def test_lookup_failure_fails(stack, monkeypatch):
-    def refuse(**kwargs):
-        raise client_error("AccessDeniedException", "GetParameter")
-
-    monkeypatch.setattr(stack.clients.ssm, "get_parameter", refuse)
+def test_lookup_failure_fails(stack):
+    on_call(stack.clients.ssm, "GetParameter", always(client_error("AccessDeniedException", "GetParameter")))
     with pytest.raises(StackFailure) as failure:
         ssm_parameter.ensure(stack)
     assert "cannot look up SSM parameter" in str(failure.value)

@@ -14,6 +14,7 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.state_store impor
     StateError,
     iso,
     open_store,
+    state_location,
     utc_now,
 )
 
@@ -150,9 +151,13 @@ def test_unreadable_lock_is_stale(tmp_path):
 
 
 def test_open_store_only_knows_local_directories(tmp_path):
-    assert isinstance(open_store(str(tmp_path)), LocalStateStore)
+    assert isinstance(open_store(state_location({"state_dir": str(tmp_path)})), LocalStateStore)
     with pytest.raises(StateError, match="only local"):
-        open_store("s3://bucket/prefix")
+        open_store(state_location({"state_dir": "s3://bucket/prefix"}))
+    with pytest.raises(StateError, match="state_backend 'nfs'"):
+        state_location({"state_backend": "nfs"})
+    assert state_location({}) == {"backend": "local", "dir": "~/.geusemaker/stacks", "bucket": None,
+                                  "prefix": "geusemaker/stacks/"}
 
 
 def test_iso_format():

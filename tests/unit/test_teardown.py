@@ -1,18 +1,16 @@
 """The teardown engine on fake resource kinds: order, concurrency, transient refusals, deadline."""
 
+import copy
 import threading
 import time
 
 import pytest
-from botocore.exceptions import ClientError
 
-from ansible_collections.geusemaker.stack.plugins.module_utils import teardown
+
+from ansible_collections.geusemaker.stack.plugins.module_utils import kinds, teardown
 from ansible_collections.geusemaker.stack.plugins.module_utils.dependencies import DELETE_AFTER, deletion_layers, deletion_order
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import Ledger
-
-
-def client_error(code, status=400):
-    return ClientError({"Error": {"Code": code, "Message": code + " says no"}, "ResponseMetadata": {"HTTPStatusCode": status}}, "Delete")
+from tests.support.aws_calls import client_error
 
 
 class FakeCloud:
@@ -67,9 +65,16 @@ def ledger(store):
     return Ledger.open(store, "s1", "us-east-1")
 
 
+def with_impls(monkeypatch, make_impl):
+    """Every registered kind, its code replaced by ``make_impl(type)``."""
+    monkeypatch.setattr(kinds, "KINDS", {t: copy.copy(kind) for t, kind in kinds.KINDS.items()})
+    for resource_type, kind in kinds.KINDS.items():
+        kind.impl = make_impl(resource_type)
+
+
 def fill(ledger, ids_by_type, monkeypatch, **cloud_options):
     cloud = FakeCloud(ids_by_type, **cloud_options)
-    monkeypatch.setattr(teardown, "KINDS", {t: cloud.kind(t) for t in DELETE_AFTER})
+    with_impls(monkeypatch, cloud.kind)
     for resource_type, ids in ids_by_type.items():
         for resource_id in ids:
             ledger.record(resource_type, resource_id, "created")
@@ -138,8 +143,9 @@ def test_independent_branches_run_at_the_same_time(ledger, monkeypatch):
 def test_transient_refusals_are_retried_until_they_clear(ledger, monkeypatch):
     cloud = fill(ledger, {"subnet": ["subnet-1"]}, monkeypatch)
     # IAM's 5xx is ServiceFailure: a code on no list, transient by its status.
-    refusals = iter([client_error("DependencyViolation"), client_error("RequestLimitExceeded"), client_error("ServiceFailure", 500)])
-    kind = teardown.KINDS["subnet"]
+    # EC2's throttling answer is a 503, as AWS sends it.
+    refusals = iter([client_error("DependencyViolation"), client_error("RequestLimitExceeded", status=503), client_error("ServiceFailure", status=500)])
+    kind = kinds.KINDS["subnet"].impl
     real_delete = kind.delete
 
     def flaky(clients, entry):
@@ -192,8 +198,8 @@ def test_a_non_transient_error_fails_at_once_and_a_crash_is_contained(ledger, mo
     def broken(clients, entry):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(teardown.KINDS["instance"], "delete", staticmethod(denied))
-    monkeypatch.setattr(teardown.KINDS["ssm_parameter"], "delete", staticmethod(broken))
+    monkeypatch.setattr(kinds.KINDS["instance"].impl, "delete", staticmethod(denied))
+    monkeypatch.setattr(kinds.KINDS["ssm_parameter"].impl, "delete", staticmethod(broken))
     done, left = teardown.Teardown(ledger, None, timeout=30, poll=0.01).run(teardown.build_plan(ledger, []))
     assert done == [] and len(left) == 2
     codes = {e["id"]: e.get("error_code") for e in ledger.document["events"] if e["outcome"] == "error"}
@@ -229,7 +235,9 @@ def test_discover_owned_collects_every_kind(monkeypatch):
         def discover(clients, stack_name, region):
             return [{"id": stack_name + "-x"}]
 
-    monkeypatch.setattr(teardown, "KINDS", {"vpc": Kind, "subnet": Kind})
+    monkeypatch.setattr(kinds, "KINDS", {t: copy.copy(kinds.KINDS[t]) for t in ("vpc", "subnet")})
+    for kind in kinds.KINDS.values():
+        kind.impl = Kind
     assert teardown.discover_owned(None, "s1", "r") == [{"id": "s1-x", "type": "vpc"}, {"id": "s1-x", "type": "subnet"}]
 
 
