@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by every stub command of the boot script tests (tests/unit/test_boot_script.py). GM_STUB is the
 # stubs' state, shared by the instances of one test as the AWS side is: SSM values (ssm/<name>), the data
 # volume (volume/), the EFS file system (efs/), n8n's database (n8n_owner), the stubs' configuration
