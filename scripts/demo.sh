@@ -14,7 +14,7 @@ exec unshare -n -- bash -c '
   rm -rf "$run_dir" && mkdir -p "$run_dir"
   MOTO_IAM_LOAD_MANAGED_POLICIES=true moto_server -H 127.0.0.1 -p 5000 >"$run_dir/moto.log" 2>&1 &
   moto_pid=$!
-  python tests/support/health_stub.py --port 8443 --mode healthy >"$run_dir/stub.log" 2>&1 &
+  python tests/support/health_stub.py --port 8443 --mode healthy --endpoint http://127.0.0.1:5000 --ssm-path /geusemaker/demo/ >"$run_dir/stub.log" 2>&1 &
   stub_pid=$!
   trap "kill $moto_pid $stub_pid 2>/dev/null || true" EXIT
   export AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_ACCESS_KEY_ID=emulator-access-key AWS_SECRET_ACCESS_KEY=emulator-secret-key AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1

@@ -5,6 +5,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 ./scripts/setup.sh
+./scripts/system-packages.sh # nginx and systemd-analyze for the boot script tests; apt needs the network
 export PATH="$root/.venv/bin:$PATH"
 exec unshare -n -- bash -c '
   set -euo pipefail

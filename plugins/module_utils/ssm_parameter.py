@@ -17,7 +17,7 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.aws import is_bot
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import is_owned, ssm_path
 
 TYPE = "ssm_parameter"
-SECRETS = ("db_password", "n8n_encryption_key")
+SECRETS = ("db_password", "n8n_encryption_key", "n8n_owner_password", "qdrant_api_key", "proxy_password")
 _ALNUM = string.ascii_letters + string.digits
 
 
@@ -27,6 +27,13 @@ def generate(secret):
         return "".join(secrets.choice(_ALNUM) for _ in range(32))
     if secret == "n8n_encryption_key":
         return secrets.token_hex(32)
+    if secret in ("qdrant_api_key", "proxy_password"):
+        return "".join(secrets.choice(_ALNUM) for _ in range(40))
+    if secret == "n8n_owner_password":  # n8n's rules: 8 to 64 characters, a digit and an uppercase letter
+        while True:
+            value = "".join(secrets.choice(_ALNUM) for _ in range(32))
+            if any(c.isdigit() for c in value) and any(c.isupper() for c in value) and any(c.islower() for c in value):
+                return value
     raise ValueError("unknown secret {0}".format(secret))
 
 

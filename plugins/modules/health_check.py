@@ -8,24 +8,31 @@ module: health_check
 short_description: Wait until the stack's services answer through its HTTPS endpoint
 version_added: 0.1.0
 description:
-  - Polls the boot status document C(<url>/geusemaker/status.json) that the instance's UserData keeps up to date,
-    and each service through nginx (n8n C(/healthz), Ollama C(/ollama/), Qdrant C(/qdrant/healthz), Crawl4AI
-    C(/crawl4ai/health); PostgreSQL only through the status document), until all are healthy or O(timeout).
-  - Reports C(healthy), C(degraded) (the timeout passed with some service not healthy), or C(efs_mount_failed)
-    (the instance reports that it could not mount the file system; returned at once).
-  - Fails when the instance reports that its boot failed (O(fail_on_boot_failure)), with C(resource_type) and
-    C(error_code). Services still unhealthy at the timeout are C(degraded), which does not fail the module; its
-    result then carries C(resource_type), C(error_code) (C(ServicesUnhealthy)) and C(msg) for the failure record.
-  - Makes no AWS call.
+  - Polls the boot status document C(<url>/geusemaker/status.json) that the instance's UserData keeps up to date
+    (schema in plugins/module_utils/health.py), and each service through nginx (n8n C(/healthz), Ollama
+    C(/ollama/), Qdrant C(/qdrant/healthz), Crawl4AI C(/crawl4ai/health); PostgreSQL only through the status
+    document), until all are healthy or O(timeout).
+  - The probes authenticate as nginx requires. The module reads C(proxy_password) (HTTP basic auth, user
+    C(geusemaker), for Ollama and Crawl4AI) and C(qdrant_api_key) (the C(api-key) header) under
+    O(credentials_path) from SSM Parameter Store itself, decrypted; it keeps them in memory only and never returns
+    or logs them.
+  - Reports C(healthy); C(degraded) when the timeout passed with some service not healthy (with
+    RV(resource_type), RV(error_code) C(ServicesUnhealthy) and RV(msg), for the failure record); or
+    C(boot_failed) at once when the instance reports a failed boot stage (C(<stage>_failed)), whatever the timeout.
+  - A failed boot fails the task unless O(fail_on_boot_failure=false), with RV(resource_type) C(file_system) and
+    RV(error_code) C(EfsMountFailed) for the efs stage, C(volume) and C(VolumeMountFailed) for the volume stage,
+    C(instance) and C(BootFailed) for any other, a message naming the stage with the boot log's tail, and
+    RV(status_document).
 options:
-  fail_on_boot_failure:
-    description: Fail at once when the instance reports a failed boot (EFS not mounted).
-    type: bool
-    default: true
   url:
     description: Base URL of the stack, such as C(https://203.0.113.10).
     type: str
     required: true
+  credentials_path:
+    description:
+      - SSM Parameter Store path of the stack's secrets, with the trailing slash, such as C(/geusemaker/demo/).
+      - Without it the probes send no credential, and every service but n8n answers 401 through nginx.
+    type: str
   timeout:
     description: Seconds to wait for every service to be healthy.
     type: int
@@ -44,33 +51,51 @@ options:
     description: Verify the TLS certificate; off by default because the instance makes a self-signed one at boot.
     type: bool
     default: false
+  fail_on_boot_failure:
+    description: Fail when the instance reports a failed boot stage; with false, return RV(health=boot_failed).
+    type: bool
+    default: true
 notes:
-  - Supports check mode, where it probes nothing and returns C(health=skipped).
+  - Supports check mode, where it reads and probes nothing and returns C(health=skipped).
 author:
   - GeuseMaker developers (@michael-pittman)
+extends_documentation_fragment:
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
 """
 
 EXAMPLES = r"""
 - name: Wait for the services
   geusemaker.stack.health_check:
     url: "https://{{ compute_instance.instances[0].public_ip }}"
+    credentials_path: /geusemaker/demo/
     timeout: 900
   register: services_health
 
-- name: Stop on a failed EFS mount
-  ansible.builtin.fail:
-    msg: "{{ services_health.status_document.efs.detail }}"
-  when: services_health.health == 'efs_mount_failed'
+- name: Record a degraded stack
+  geusemaker.stack.stack_state:
+    stack_name: demo
+    status: degraded
+    failure:
+      task: Check the services
+      resource_type: "{{ services_health.resource_type }}"
+      error_code: "{{ services_health.error_code }}"
+      error_message: "{{ services_health.msg }}"
+      critical: false
+  when: services_health.health == 'degraded'
 """
 
 RETURN = r"""
 health:
-  description: C(healthy), C(degraded), C(efs_mount_failed), or C(skipped) in check mode.
+  description: C(healthy), C(degraded), C(boot_failed) (with O(fail_on_boot_failure=false)), or C(skipped) in check mode.
   returned: always
   type: str
   sample: healthy
 status_document:
-  description: The last status document read (schema, stage, efs, services, updated_at), or null if none was read.
+  description: >-
+    The last status document read (schema, stage, boot_id, boot_count, volume, efs, services, log_tail, updated_at),
+    or null if none was read.
   returned: always
   type: dict
 services:
@@ -83,17 +108,58 @@ elapsed:
   description: Seconds spent polling.
   returned: always
   type: float
+stage:
+  description: The boot stage the instance reports as failed, such as C(efs) or C(secrets).
+  returned: when the boot failed
+  type: str
+resource_type:
+  description: What failed - C(file_system), C(volume) or C(instance) for a failed boot, C(instance) when degraded.
+  returned: when the boot failed or the stack is degraded
+  type: str
+error_code:
+  description: C(EfsMountFailed), C(VolumeMountFailed), C(BootFailed), or C(ServicesUnhealthy) when degraded.
+  returned: when the boot failed or the stack is degraded
+  type: str
+msg:
+  description: What failed; for a failed boot, the stage and the last lines of the boot log.
+  returned: when the boot failed or the stack is degraded
+  type: str
 """
 
-from ansible.module_utils.basic import AnsibleModule
+try:
+    from botocore.exceptions import BotoCoreError, ClientError
+except ImportError:
+    pass  # AnsibleAWSModule reports the missing SDK
+
+from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
+from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 from ansible_collections.geusemaker.stack.plugins.module_utils import health
 
 
+def credentials(module, path):
+    """The probes' credentials, kept in memory and masked in anything the module prints."""
+    if not path:
+        return None
+    if not (path.startswith("/") and path.endswith("/")):
+        module.fail_json(msg="credentials_path must start and end with '/', not {0!r}".format(path))
+    ssm = module.client("ssm", retry_decorator=AWSRetry.jittered_backoff(retries=8, delay=1, max_delay=10))
+    try:
+        values = health.read_credentials(ssm, path, aws_retry=True)
+    except health.CredentialsError as e:
+        module.fail_json(msg="cannot authenticate the probes: {0}".format(e), resource_type="ssm_parameter",
+                         error_code="ParameterNotFound")
+    except (BotoCoreError, ClientError) as e:
+        module.fail_json_aws(e, msg="cannot read the probes' credentials under {0}".format(path))
+    module.no_log_values.update(values.values())
+    return values
+
+
 def main():
-    module = AnsibleModule(
+    module = AnsibleAWSModule(
         argument_spec=dict(
             url=dict(type="str", required=True),
+            credentials_path=dict(type="str"),
             timeout=dict(type="int", default=900),
             interval=dict(type="float", default=5),
             services=dict(type="list", elements="str", choices=list(health.SERVICES), default=list(health.SERVICES)),
@@ -111,15 +177,10 @@ def main():
         module.fail_json(msg="interval must be more than 0")
     if module.check_mode:
         module.exit_json(changed=False, health="skipped", status_document=None, services={}, elapsed=0)
-    result = health.check(params["url"], params["services"], params["timeout"], params["interval"], params["validate_certs"])
-    if result["health"] == "efs_mount_failed" and params["fail_on_boot_failure"]:
-        detail = ((result["status_document"] or {}).get("efs") or {}).get("detail") or "no detail"
-        module.fail_json(msg="the instance reports that the EFS mount failed: {0}".format(detail),
-                         resource_type="file_system", error_code="EfsMountFailed", **result)
-    if result["health"] == "degraded":
-        result.update(resource_type="instance", error_code="ServicesUnhealthy",
-                      msg="the services were not all healthy within {0}s: {1}".format(params["timeout"], ", ".join(
-                          "{0} {1}".format(name, state) for name, state in sorted(result["services"].items()) if state != "healthy")))
+    result = health.check(params["url"], params["services"], params["timeout"], params["interval"],
+                          params["validate_certs"], credentials=credentials(module, params["credentials_path"]))
+    if result["health"] == "boot_failed" and params["fail_on_boot_failure"]:
+        module.fail_json(changed=False, **result)
     module.exit_json(changed=False, **result)
 
 

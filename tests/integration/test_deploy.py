@@ -75,7 +75,7 @@ def test_deploy_rerun_adopt_destroy(aws, playbook, deploy_vars, state_dir, tmp_p
     assert len(held["subnet"]) == 2 and len(held["mount_target"]) == 2 and len(held["instance"]) == 1
     assert_wiring(aws, held)
     secrets = aws.secrets(stack)
-    assert set(secrets) == {"db_password", "n8n_encryption_key"}
+    assert set(secrets) == {"db_password", "n8n_encryption_key", "n8n_owner_password", "qdrant_api_key", "proxy_password"}
     assert_user_data(aws, held["instance"][0], secrets, tmp_path)
     assert "aws ssm get-parameters-by-path" in first.stdout and "/ollama/" in first.stdout
 

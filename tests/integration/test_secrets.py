@@ -25,14 +25,15 @@ def test_secrets_appear_nowhere(aws, proxy, playbook, deploy_vars, state_dir, re
     assert failed.rc != 0
     keep("failed deploy", failed)
     original_put = [c.body for c in proxy.calls if c.operation == "PutParameter"]
-    assert len(original_put) == 2
+    assert len(original_put) == 5
     proxy.clear()
 
     deployed = playbook("deploy", stack_name="vault", **deploy_vars)
     assert deployed.rc == 0, deployed.output[-3000:]
     keep("deploy", deployed)
     seen.update(aws.secrets("vault"))
-    assert set(seen) == {"db_password", "n8n_encryption_key"} and all(len(v) >= 32 for v in seen.values())
+    assert set(seen) == {"db_password", "n8n_encryption_key", "n8n_owner_password", "qdrant_api_key", "proxy_password"}
+    assert all(len(v) >= 32 for v in seen.values())
     [instance_id] = aws.stack_resources("vault")["instance"]
     encoded = aws.ec2.describe_instance_attribute(InstanceId=instance_id, Attribute="userData")["UserData"]["Value"]
     places["UserData"] = gzip.decompress(base64.b64decode(encoded)).decode()

@@ -8,7 +8,8 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import 
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackFailure
 from tests.support.aws_calls import always, client_error, lose_responses, on_call
 
-NAMES = ["/geusemaker/unit/db_password", "/geusemaker/unit/n8n_encryption_key"]
+KEYS = ["db_password", "n8n_encryption_key", "n8n_owner_password", "qdrant_api_key", "proxy_password"]
+NAMES = ["/geusemaker/unit/" + key for key in KEYS]
 
 
 def tags_of(ssm, name):
@@ -42,8 +43,7 @@ def test_creates_tagged_secure_strings_and_records_them(stack, store):
         assert tags[STACK_TAG] == "unit" and tags[KEY_TAG] == key
     saved = store.load("unit")
     assert [(r["type"], r["id"], r["provenance"], r["key"]) for r in saved["resources"]] == [
-        ("ssm_parameter", NAMES[0], "created", "db_password"),
-        ("ssm_parameter", NAMES[1], "created", "n8n_encryption_key"),
+        ("ssm_parameter", name, "created", key) for name, key in zip(NAMES, KEYS)
     ]
     assert stack.changed
 
@@ -76,7 +76,7 @@ def test_lost_ledger_adopts(make_stack, store):
     again = make_stack()
     ssm_parameter.ensure(again)
     assert not again.changed
-    assert [r["provenance"] for r in store.load("unit")["resources"]] == ["adopted", "adopted"]
+    assert [r["provenance"] for r in store.load("unit")["resources"]] == ["adopted"] * len(KEYS)
 
 
 def test_check_mode_plans_and_creates_nothing(make_stack, store):
@@ -84,10 +84,7 @@ def test_check_mode_plans_and_creates_nothing(make_stack, store):
     path, names = ssm_parameter.ensure(stack)
     assert names == NAMES
     assert stack.changed
-    assert stack.planned == [
-        {"type": "ssm_parameter", "key": "db_password", "name": NAMES[0]},
-        {"type": "ssm_parameter", "key": "n8n_encryption_key", "name": NAMES[1]},
-    ]
+    assert stack.planned == [{"type": "ssm_parameter", "key": key, "name": name} for name, key in zip(NAMES, KEYS)]
     assert stack.clients.ssm.get_parameters_by_path(Path=path, Recursive=True)["Parameters"] == []
     assert store.load("unit") is None
 
@@ -114,7 +111,7 @@ def test_lost_response_already_exists_records_created(stack, store):
     # Each call lands; its response is lost.
     lose_responses(stack.clients.ssm, "PutParameter", client_error("ParameterAlreadyExists", "PutParameter"))
     assert ssm_parameter.ensure(stack)[1] == NAMES
-    assert [r["provenance"] for r in store.load("unit")["resources"]] == ["created", "created"]
+    assert [r["provenance"] for r in store.load("unit")["resources"]] == ["created"] * len(KEYS)
     assert stack.changed
 
 
@@ -149,10 +146,8 @@ def test_delete_exists_discover(make_stack):
     ssm.put_parameter(Name="/geusemaker/unit/stray", Value="x", Type="String")  # untagged: not ours
     ssm.put_parameter(Name="/geusemaker/unitx/db_password", Value="x", Type="String", Tags=[{"Key": STACK_TAG, "Value": "unit"}])
     found = ssm_parameter.discover(stack.clients, "unit", "us-east-1")
-    assert sorted(found, key=lambda item: item["id"]) == [
-        {"id": NAMES[0], "key": "db_password"},
-        {"id": NAMES[1], "key": "n8n_encryption_key"},
-    ]
+    assert sorted(found, key=lambda item: item["id"]) == sorted(
+        ({"id": name, "key": key} for name, key in zip(NAMES, KEYS)), key=lambda item: item["id"])
     for name in NAMES:
         entry = stack.ledger.find("ssm_parameter", name)
         assert ssm_parameter.exists(stack.clients, entry)

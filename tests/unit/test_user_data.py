@@ -12,7 +12,7 @@ from ansible.template import Templar, trust_as_template
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROLE = os.path.join(ROOT, "roles", "services")
-INPUTS = dict(services_stack_name="demo", services_region="eu-west-1", services_file_system_id="fs-0123456789abcdef0")
+INPUTS = dict(services_ssm_path="/geusemaker/demo/", services_region="eu-west-1", services_file_system_id="fs-0123456789abcdef0")
 
 
 def render(**overrides):
@@ -40,23 +40,28 @@ def test_bash_syntax(script, tmp_path):
 def test_inputs_and_pinned_images(script):
     assert "FS_ID=fs-0123456789abcdef0" in script
     assert "SSM_PATH=/geusemaker/demo/" in script
-    assert "mount -t efs -o tls \"$FS_ID:/\"" in script and "efs _netdev,tls" in script
+    # EFS with TLS and IAM authorization (the file system policy refuses anything else).
+    assert "mount -t efs -o tls,iam \"$FS_ID:/\"" in script and "efs _netdev,tls,iam" in script
     for name in ("n8n", "ollama", "qdrant", "crawl4ai", "postgres"):
         assert re.search(r"^  {0}:$".format(name), script, re.M), name
     images = re.findall(r"image: (\S+)", script)
-    assert len(images) == 6 and all(":" in i and not i.endswith(":latest") for i in images)
-    # Service ports only on loopback; nginx alone faces the network.
-    assert re.findall(r'"(\d+\.\d+\.\d+\.\d+):\d+:\d+"', script) == ["127.0.0.1"] * 5
+    assert len(images) == 5 and all(re.match(r"[a-z0-9./-]+:[A-Za-z0-9._-]+$", i) and not i.endswith(":latest") for i in images)
+    # Service ports only on loopback (PostgreSQL has none); nginx alone faces the network.
+    assert re.findall(r'"(\d+\.\d+\.\d+\.\d+):\d+:\d+"', script) == ["127.0.0.1"] * 4
     assert "listen 443 ssl" in script and "{{ " not in script
+    # Amazon Linux 2023 only: packages from the distribution, nothing built from a branch.
+    assert "apt-get" not in script and "git clone" not in script and "build-deb" not in script
+    assert "dnf install -y amazon-efs-utils amazon-ec2-utils docker nvidia-container-toolkit" in script
 
 
 def test_status_document_matches_the_health_check(script):
     from ansible_collections.geusemaker.stack.plugins.module_utils import health
 
     assert health.STATUS_PATH in script
-    assert '{"schema": 1, "stage": "%s", "efs": {"state": "%s", "detail": "%s"}, "services": {' in script
+    assert '{"schema": 2, "stage": "%s", "boot_id": "%s", "boot_count": %d, "volume": {"state": "%s", "detail": "%s"}, ' \
+        '"efs": {"state": "%s", "detail": "%s"}, "services": {' in script
     for state in ("mounted", "mount_failed"):
-        assert "set_state EFS_STATE " + state in script
+        assert "put EFS_STATE " + state in script and "put VOLUME_STATE " + state in script
     for name, path in health.SERVICE_PATHS.items():
         if path:
             prefix = path.rsplit("/", 2)[0] + "/" if path.count("/") > 1 else "/"
