@@ -14,3 +14,5 @@ if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; th
 fi
 mkdir -p .ansible/collections/ansible_collections/geusemaker
 ln -sfn "$root" .ansible/collections/ansible_collections/geusemaker/stack
+# The sanity gate's virtualenvs (scripts/gates.sh runs it offline): made once, while the package index is reachable.
+./scripts/sanity.sh prime
