@@ -60,6 +60,11 @@ ansible_test() {
   (cd "$copy" && HOME="$home" ANSIBLE_TEST_PREFER_PODMAN='' ansible-test sanity --python 3.11 --color no "$@")
 }
 
+# One run at a time per checkout: the copy is rebuilt at each run.
+mkdir -p "$base"
+exec 9>"$base/lock"
+flock 9
+
 case "${1:-}" in
 prime)
   # The stamp names what the virtualenvs were made for; a new ansible-core or Python makes new ones.
