@@ -69,7 +69,7 @@ gate_sanity() {
   rc=$?
   ran=$(grep -c '^Running sanity test' "$out")
   failed_tests=$(sed -n 's/^FATAL: The \([0-9]*\) sanity test(s) listed below (out of \([0-9]*\)) failed.*/\1 of \2/p' "$out")
-  grep -v '^WARNING: Using locale' "$out"
+  grep -v -e '^WARNING: Using locale' -e '^Running sanity test' "$out"
   if [ "$ran" -eq 0 ]; then
     summary "no test ran"
     return 1
@@ -212,7 +212,7 @@ gate_doc() {
 gate_changelog() {
   local fragments
   fragments=$(find changelogs/fragments -name '*.y*ml' | wc -l)
-  summary "$fragments fragments"
+  summary "$fragments fragment(s)"
   antsibull-changelog lint && antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
 }
 
