@@ -98,8 +98,8 @@ gate_build() {
   tar -tzf "$tarball" >"$work/tarball.list" || return 1
   bad=$(grep -E '(^|/)(\.run|\.venv|\.ansible|\.git|\.pytest_cache|\.cache|__pycache__|htmlcov|build)(/|$)|(^|/)\.coverage|(^|/)coverage\.xml$|^tests/output(/|$)|\.pyc$|\.tar\.gz$|\.plugin-cache\.yaml$' "$work/tarball.list")
   if [ -n "$bad" ]; then
-    echo "The tarball holds local or test output:"
-    echo "$bad"
+    echo "The tarball holds local or test output ($(echo "$bad" | wc -l) entries; the first 20):"
+    echo "$bad" | head -20
     return 1
   fi
 
