@@ -7,6 +7,8 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 ./scripts/setup.sh
 export PATH="$root/.venv/bin:$PATH"
+# The script in single quotes runs in the namespace and expands its own variables there.
+# shellcheck disable=SC2016
 exec unshare -n -- bash -c '
   set -euo pipefail
   ip link set lo up

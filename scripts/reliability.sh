@@ -10,6 +10,8 @@ cd "$root"
 export PATH="$root/.venv/bin:$PATH"
 cpus=$(nproc)
 workers=${RELIABILITY_WORKERS:-$(( cpus * 2 > 4 ? cpus * 2 : 4 ))}
+# The script in single quotes runs in the namespace and expands its own variables there.
+# shellcheck disable=SC2016
 exec unshare -n -- bash -c '
   set -euo pipefail
   ip link set lo up
