@@ -70,10 +70,10 @@ def pytest_terminal_summary(terminalreporter, config):
         if not cases:
             write("{0:<20} {1:>7} {2:>7}  {3:<8} {4}".format(name, "-", "-", "not run", meaning))
             continue
-        met = sum(1 for passed, _ in cases if passed)
+        met = sum(1 for passed, _unused in cases if passed)
         if name == "6 secrets":
-            places = sum(extra.get("places", 0) for _, extra in cases)
-            leaks = sum(extra.get("leaks", 0) for _, extra in cases)
+            places = sum(extra.get("places", 0) for _unused, extra in cases)
+            leaks = sum(extra.get("leaks", 0) for _unused, extra in cases)
             first, second, ok = places, leaks, leaks == 0 and met == len(cases)
         else:
             first, second, ok = len(cases), met, met == len(cases)

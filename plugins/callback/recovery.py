@@ -90,7 +90,7 @@ class CallbackModule(CallbackBase):
     def _lock(self, store):
         """The token of a lock taken for this write; None when the run itself still holds the lock."""
         try:
-            lock, _ = store.acquire_lock(self.stack_name, os.getpid())
+            lock, _unused = store.acquire_lock(self.stack_name, os.getpid())
         except LockHeld as e:
             if e.holder.get("pid") == os.getpid() and e.holder.get("host") == store.hostname:
                 return None

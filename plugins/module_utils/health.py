@@ -134,7 +134,7 @@ def service_states(base_url, services, document, timeout, validate_certs, get=ht
         if path is None:
             healthy = reported.get(name) == "running"
         else:
-            status, _ = _get(get, base_url + path, timeout, validate_certs, auth_headers(name, credentials))
+            status, _unused = _get(get, base_url + path, timeout, validate_certs, auth_headers(name, credentials))
             healthy = status is not None and 200 <= status < 300
         if healthy:
             states[name] = "healthy"
@@ -173,8 +173,8 @@ def log_tail(document):
 
 
 def boot_failure_message(stage, document):
-    resource_type, _ = stage_failure(stage)
-    parts = ["the instance reports that its boot failed at stage {0} ({1}{2})".format(stage, stage, FAILED_SUFFIX)]
+    resource_type, _unused = stage_failure(stage)
+    parts = ["the instance reports that its boot failed at stage {0} ({0}{1})".format(stage, FAILED_SUFFIX)]
     detail = ((document or {}).get({"volume": "volume", "file_system": "efs"}.get(resource_type, "")) or {}).get("detail")
     if detail:
         parts.append(": {0}".format(detail))

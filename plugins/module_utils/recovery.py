@@ -60,7 +60,8 @@ def hints(document):
 def recovery_options(document):
     stack_name = document["stack_name"]
     options = [
-        ("Retry the failed step", "ansible-playbook playbooks/deploy.yml -e stack_name={0}  # resumes from the ledger, adopting what exists".format(stack_name)),
+        ("Retry the failed step",
+         "ansible-playbook playbooks/deploy.yml -e stack_name={0}  # resumes from the ledger, adopting what exists".format(stack_name)),
     ]
     if document["status"] == "degraded":
         options.append(

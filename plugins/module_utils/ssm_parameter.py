@@ -24,14 +24,14 @@ _ALNUM = string.ascii_letters + string.digits
 def generate(secret):
     """A fresh value for one of SECRETS."""
     if secret == "db_password":
-        return "".join(secrets.choice(_ALNUM) for _ in range(32))
+        return "".join(secrets.choice(_ALNUM) for _unused in range(32))
     if secret == "n8n_encryption_key":
         return secrets.token_hex(32)
     if secret in ("qdrant_api_key", "proxy_password"):
-        return "".join(secrets.choice(_ALNUM) for _ in range(40))
+        return "".join(secrets.choice(_ALNUM) for _unused in range(40))
     if secret == "n8n_owner_password":  # n8n's rules: 8 to 64 characters, a digit and an uppercase letter
         while True:
-            value = "".join(secrets.choice(_ALNUM) for _ in range(32))
+            value = "".join(secrets.choice(_ALNUM) for _unused in range(32))
             if any(c.isdigit() for c in value) and any(c.isupper() for c in value) and any(c.islower() for c in value):
                 return value
     raise ValueError("unknown secret {0}".format(secret))

@@ -22,7 +22,7 @@ def subnet_cidrs(vpc_cidr, count):
     """The first ``count`` blocks of a split of the VPC into 16 (a /16 gives /20s)."""
     network = ipaddress.ip_network(vpc_cidr)
     blocks = network.subnets(new_prefix=min(network.prefixlen + 4, 28))
-    return [str(next(blocks)) for _ in range(count)]
+    return [str(next(blocks)) for _unused in range(count)]
 
 
 def zones(ec2, count):

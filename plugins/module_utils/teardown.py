@@ -160,7 +160,7 @@ class Teardown:
                         running[pool.submit(self._remove, entry)] = entry
                 if not running:
                     continue
-                finished, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                finished, _unused = wait(list(running), return_when=FIRST_COMPLETED)
                 for future in finished:
                     entry = running.pop(future)
                     try:

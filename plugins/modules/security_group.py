@@ -9,7 +9,8 @@ short_description: The stack's security group and its ingress rules
 version_added: 0.1.0
 description:
   - Adopts the security group tagged for the stack in O(vpc_id), or creates it tagged at birth.
-  - Its ingress is made exactly this, removing anything else - 443 from O(allowed_cidrs), 2049 (NFS, for EFS) from the group itself, 22 from O(ssh_cidrs). Egress stays AWS's default.
+  - Its ingress is made exactly this, removing anything else - 443 from O(allowed_cidrs), 2049 (NFS, for EFS) from the
+    group itself, 22 from O(ssh_cidrs). IPv6 blocks become IPv6 rules. Egress stays AWS's default.
   - With O(security_group_id), records the user's group as reused and adds no rule.
 options:
   vpc_id:

@@ -28,7 +28,7 @@ STACK_TAG = "geusemaker:stack"
 
 def only_loopback():
     # if_nameindex asks the kernel for this process's network namespace (/sys/class/net may show the host's).
-    return [name for _, name in socket.if_nameindex()] == ["lo"]
+    return [name for _unused, name in socket.if_nameindex()] == ["lo"]
 
 
 def free_port():
@@ -50,7 +50,7 @@ def emulator(tmp_path_factory):
     env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true")
     process = subprocess.Popen([os.path.join(BIN, "moto_server"), "-H", "127.0.0.1", "-p", str(port)], stdout=log, stderr=log, env=env)
     url = "http://127.0.0.1:{0}".format(port)
-    for _ in range(200):
+    for _unused in range(200):
         try:
             urllib.request.urlopen(url + "/moto-api/", timeout=1)
             break
@@ -224,7 +224,7 @@ class Playbooks:
     def __call__(self, name, *options, terminal_input=None, env_changes=None, **extra_vars):
         command, env = self.command(name, options, env_changes, extra_vars)
         if terminal_input is None:
-            completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+            completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False)
         else:
             completed = run_on_terminal(command, env, terminal_input)
         return Run(completed)
@@ -250,7 +250,7 @@ def run_on_terminal(command, env, answer, timeout=600):
         os.execve(command[0], command, env)
     output, typed, deadline = b"", False, time.monotonic() + timeout
     while time.monotonic() < deadline:
-        ready, _, _ = select.select([fd], [], [], 1)
+        ready, _unused, _unused = select.select([fd], [], [], 1)
         if ready:
             try:
                 chunk = os.read(fd, 65536)
@@ -265,7 +265,7 @@ def run_on_terminal(command, env, answer, timeout=600):
             typed = True
     else:
         os.kill(pid, 9)
-    _, status = os.waitpid(pid, 0)
+    _unused, status = os.waitpid(pid, 0)
     os.close(fd)
     return subprocess.CompletedProcess(command, os.waitstatus_to_exitcode(status), output.decode("utf-8", "replace"), "")
 

@@ -37,8 +37,8 @@ def test_two_deploys_of_one_stack(aws, emulator, playbook, deploy_vars, state_di
     finally:
         for proxy in proxies:
             proxy.stop()
-    assert sorted(process.returncode != 0 for process, _, _ in runs) == [False, True], [out[-2000:] for _, out, _ in runs]
-    [winner] = [process for process, _, _ in runs if process.returncode == 0]
+    assert sorted(process.returncode != 0 for process, _unused, _unused in runs) == [False, True], [out[-2000:] for _unused, out, _unused in runs]
+    [winner] = [process for process, _unused, _unused in runs if process.returncode == 0]
     [(loser_out, loser_proxy)] = [(out, proxy) for process, out, proxy in runs if process.returncode != 0]
     assert loser_proxy.calls == [], [c.operation for c in loser_proxy.calls]
     holder = HOLDER.search(loser_out)

@@ -47,7 +47,7 @@ def test_killed_deploy_leaves_nothing_after_destroy(aws, proxy, playbook, deploy
     stack = "kill-{0}{1}-{2}".format(operation.lower()[:16], occurrence, when)
     started = playbook.start("deploy", stack_name=stack, **deploy_vars)
     kill_at(proxy, started, operation, occurrence, when)
-    output, _ = started.communicate(timeout=600)
+    output, _unused = started.communicate(timeout=600)
     assert started.returncode == -signal.SIGKILL, (started.returncode, output[-3000:])
     lock_path = os.path.join(state_dir, stack + ".lock")
     assert os.path.exists(lock_path), "the killed run should have left its lock"

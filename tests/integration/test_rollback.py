@@ -35,8 +35,8 @@ CRITICAL = [
     ("run_instances", lambda: [Rule("RunInstances", error="InsufficientInstanceCapacity")], "instance", "InsufficientInstanceCapacity",
      {"vpc", "subnet", "internet_gateway", "route_table", "security_group", "file_system", "mount_target", "ssm_parameter",
       "iam_role", "instance_profile"}),
-    ("never_running", lambda: [Rule("DescribeInstanceStatus", rewrite=[(r"<name>running</name>", "<name>pending</name>"), (r"<code>16</code>", "<code>0</code>")]),
-                       Rule("DescribeInstances", rewrite=[(r"<name>running</name>", "<name>pending</name>"), (r"<code>16</code>", "<code>0</code>")])],
+    ("never_running", lambda: [Rule(operation, rewrite=[(r"<name>running</name>", "<name>pending</name>"), (r"<code>16</code>", "<code>0</code>")])
+                               for operation in ("DescribeInstanceStatus", "DescribeInstances")],
      "instance", "Timeout", "all"),
     ("efs_mount_failed", "efs_failed", "file_system", "EfsMountFailed", "all"),
 ]
@@ -62,7 +62,7 @@ def assert_failure_recorded(state, resource_type, code):
 
 @pytest.mark.parametrize("case", CRITICAL, ids=[c[0] for c in CRITICAL])
 def test_critical_failure_rolls_back_to_nothing(aws, proxy, playbook, deploy_vars, state_dir, case):
-    name, fault, resource_type, code, _ = case
+    name, fault, resource_type, code, _unused = case
     stack = "rb-" + name.replace("_", "-")
     extra, stop = inject(proxy, fault, deploy_vars)
     try:
@@ -156,7 +156,7 @@ def test_refusal_that_never_clears_ends_rollback_failed_in_time(aws, proxy, play
     assert left == sorted((t, i) for t, ids in held.items() for i in ids)
     assert set(held) == {"subnet", "vpc"}
     report = open(os.path.join(state_dir, "stuck.recovery.md")).read()
-    for _, resource_id in left:
+    for _unused, resource_id in left:
         assert resource_id in report
     assert "aws ec2 delete-subnet" in report
     # the whole run, deploy included, stays near the rollback deadline rather than a waiter's pace

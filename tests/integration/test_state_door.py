@@ -26,7 +26,7 @@ def test_a_failed_run_writes_state_only_under_the_lock(aws, proxy, playbook, dep
         elif name in ("door.json", "door.recovery.md") and event == "IN_MOVED_TO":
             writes.append((name, held))
     assert not held, "the lock was released"
-    assert len(writes) > 10 and all(under_lock for _, under_lock in writes), writes
+    assert len(writes) > 10 and all(under_lock for _unused, under_lock in writes), writes
     # The recovery callback wrote its report after the run released the lock, under a lock of its own.
     assert writes[-1] == ("door.recovery.md", True) and locks == 2
 

@@ -40,7 +40,7 @@ def can_run():
     """Why the harness cannot run here, or None."""
     if os.geteuid() != 0:
         return "needs root (private mount namespaces and overlays)"
-    probe = subprocess.run(["unshare", "-m", "--propagation", "private", "true"], capture_output=True, text=True)
+    probe = subprocess.run(["unshare", "-m", "--propagation", "private", "true"], capture_output=True, text=True, check=False)
     if probe.returncode != 0:
         return "unshare -m fails: " + probe.stderr.strip()
     return None
@@ -128,7 +128,7 @@ class Instance:
         """COMMAND in this instance's namespace; network=True adds a network namespace of its own (loopback)."""
         unshare = ["unshare", "-m", "--propagation", "private"] + (["-n"] if network else [])
         return subprocess.run(unshare + ["bash", BOOT_ROOT, self.root, self.stack.dir, "--"] + list(command),
-                              capture_output=True, text=True, timeout=timeout)
+                              capture_output=True, text=True, timeout=timeout, check=False)
 
     def boot(self, user_data):
         """The first boot: cloud-init runs the UserData (as a file, once per instance)."""

@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # boot_root.sh ROOT STUB -- COMMAND...: runs COMMAND in a scratch instance, inside the private mount namespace
 # this script must be started in (unshare -m): /etc, /opt, /usr, /var/log and /mnt are overlays whose changes
 # land in ROOT/upper (the instance's root disk: another run with the same ROOT is a reboot, a new ROOT a new

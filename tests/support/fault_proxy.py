@@ -445,7 +445,7 @@ class FaultProxy:
 
     def _handle(self, handler):
         method, path = handler.command, handler.path
-        headers = {k: v for k, v in handler.headers.items()}
+        headers = dict(handler.headers.items())
         body = handler._read_body()
         if urlsplit(path).path.startswith("/moto-api/"):
             return self._forward(method, path, headers, body)

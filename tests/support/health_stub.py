@@ -103,7 +103,7 @@ class ExpectedCredentials:
             while True:
                 page = ssm.get_parameters_by_path(**kwargs)
                 for parameter in page.get("Parameters", []):
-                    path, _, name = parameter["Name"].rpartition("/")
+                    path, _unused, name = parameter["Name"].rpartition("/")
                     if name in CREDENTIALS:
                         found.setdefault(path, {})[name] = parameter["Value"]
                 if not page.get("NextToken"):

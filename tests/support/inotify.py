@@ -34,7 +34,7 @@ class DirectoryWatch:
 
     def _read(self):
         while True:
-            ready, _, _ = select.select([self._fd], [], [], 0.05)
+            ready, _unused, _unused = select.select([self._fd], [], [], 0.05)
             if not ready:
                 if self._stop.is_set():
                     return

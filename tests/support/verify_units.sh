@@ -1,4 +1,4 @@
-#!/bin/bash
+#!/usr/bin/env bash
 # Inside a scratch instance (boot_harness): systemd-analyze verify of the units the boot script wrote, with
 # stand-ins for what the AMI has and this machine has not: the docker CLI and daemon, and docker.service as the
 # docker package ships it (so that the boot script's drop-in for it is loaded and checked too).

@@ -69,7 +69,7 @@ def clean_env(home, **extra):
 
 
 def run(cmd, cwd, env, timeout=300):
-    return subprocess.run(cmd, cwd=str(cwd), env=env, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(cmd, cwd=str(cwd), env=env, capture_output=True, text=True, timeout=timeout, check=False)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -120,7 +120,7 @@ def ansible_doc(names, plugin_type="module"):
     if missing:
         result = subprocess.run(
             [tool("ansible-doc"), "-t", plugin_type, "-j"] + missing, cwd=ROOT, capture_output=True, text=True,
-            timeout=300, env=clean_env(os.environ.get("HOME", "/tmp")))
+            timeout=300, env=clean_env(os.environ.get("HOME", "/tmp")), check=False)
         assert result.returncode == 0, result.stderr
         docs = json.loads(result.stdout)
         for name in missing:
@@ -214,7 +214,7 @@ def lookup_calls(value):
 
 def option_problems(play, templar):
     tasks = rendered_tasks(play, templar)
-    modules = sorted({module for _, module, _ in tasks})
+    modules = sorted({module for _unused, module, _unused in tasks})
     docs = ansible_doc(modules)
     problems = []
     for name, module, args in tasks:
@@ -230,7 +230,7 @@ def option_problems(play, templar):
     # lookups anywhere in the play, with their keyword arguments
     calls = [(plugin, keys) for plugin, keys in lookup_calls(play) if plugin.startswith("awx.awx.")]
     if calls:
-        lookup_docs = ansible_doc(sorted({plugin for plugin, _ in calls}), "lookup")
+        lookup_docs = ansible_doc(sorted({plugin for plugin, _unused in calls}), "lookup")
         for plugin, keys in calls:
             for key in keys:
                 if resolve(lookup_docs[plugin]["options"], key) is None:
@@ -322,7 +322,7 @@ def survey_problems(spec):
 def surveys(tasks):
     """{template name: rendered survey spec} of job templates and workflow job templates."""
     found = {}
-    for _, module, args in tasks:
+    for _unused, module, args in tasks:
         if module in ("awx.awx.job_template", "awx.awx.workflow_job_template") and "survey_spec" in args:
             found[args["name"]] = args
     return found
@@ -378,7 +378,7 @@ def config():
 
 def test_every_option_is_in_the_argument_specs(config):
     play, templar, tasks = config
-    modules = {module for _, module, _ in tasks}
+    modules = {module for _unused, module, _unused in tasks}
     assert {"awx.awx.project", "awx.awx.execution_environment", "awx.awx.credential", "awx.awx.job_template",
             "awx.awx.workflow_job_template"} <= modules
     assert option_problems(play, templar) == []
@@ -422,7 +422,7 @@ def test_the_option_check_catches_misspelt_options():
 
 
 def test_surveys_follow_awx_survey_rules_and_the_playbook_contract(config):
-    _, _, tasks = config
+    _unused, _unused, tasks = config
     found = surveys(tasks)
     assert set(found) == set(JOB_TEMPLATES) | {WORKFLOW}
     for name, template in found.items():
@@ -466,8 +466,8 @@ def test_the_survey_check_catches_what_awx_refuses():
 
 
 def test_job_templates_run_the_contract_playbooks(config):
-    _, _, tasks = config
-    templates = {args["name"]: args for _, module, args in tasks if module == "awx.awx.job_template"}
+    _unused, _unused, tasks = config
+    templates = {args["name"]: args for _unused, module, args in tasks if module == "awx.awx.job_template"}
     for name, playbook in JOB_TEMPLATES.items():
         assert templates[name]["playbook"] == playbook
     for name, template in templates.items():
@@ -475,12 +475,24 @@ def test_job_templates_run_the_contract_playbooks(config):
         assert template["extra_vars"]["state_backend"] == "s3", name
         assert template["extra_vars"]["destroy_job_template"] == "GeuseMaker destroy", name
         assert template["extra_vars"]["lock_ttl"] == 120, name
-    credential = next(args for _, module, args in tasks if module == "awx.awx.credential")
+    credential = next(args for _unused, module, args in tasks if module == "awx.awx.credential")
     assert credential["credential_type"] == "Amazon Web Services"
     for name in JOB_TEMPLATES:
         assert templates[name]["credentials"] == [credential["name"]], name
-    project = next(args for _, module, args in tasks if module == "awx.awx.project")
+    project = next(args for _unused, module, args in tasks if module == "awx.awx.project")
     assert (project["scm_type"], project["scm_url"]) == ("git", SAMPLE_VARS["geusemaker_project_url"])
+
+
+def outcomes(deploy_status, destroy_outcomes, playbook):
+    """How each job of the workflow ends: the deploy as given, the destroys in turn, the failing node failed."""
+    def outcome(ident, name):
+        if name == "GeuseMaker deploy":
+            return deploy_status
+        if name == "GeuseMaker destroy":
+            return destroy_outcomes.pop(0) if destroy_outcomes else "successful"
+        return "failed" if playbook(ident) == FAIL_PLAYBOOK else "successful"
+
+    return outcome
 
 
 def workflow_problems(workflow, templates):
@@ -510,16 +522,7 @@ def workflow_problems(workflow, templates):
     # deploy fails or is canceled; whatever the destroys do, a destroy runs and the last node fails the workflow
     for deploy_status in ("failed", "canceled"):
         for destroy_outcomes in (["successful"], ["failed", "successful"], ["failed", "failed"]):
-            pending = list(destroy_outcomes)
-
-            def outcome(ident, name, deploy_status=deploy_status, pending=pending):
-                if name == "GeuseMaker deploy":
-                    return deploy_status
-                if name == "GeuseMaker destroy":
-                    return pending.pop(0) if pending else "successful"
-                return "failed" if playbook(ident) == FAIL_PLAYBOOK else "successful"
-
-            ran = [playbook(i) for i in walk_workflow(nodes, outcome)]
+            ran = [playbook(i) for i in walk_workflow(nodes, outcomes(deploy_status, list(destroy_outcomes), playbook))]
             case = "deploy {0}, destroys {1}: ran {2}".format(deploy_status, destroy_outcomes, ran)
             if ran[:2] != ["playbooks/deploy.yml", "playbooks/destroy.yml"]:
                 problems.append(case + ": no destroy right after the deploy")
@@ -541,8 +544,8 @@ def workflow_problems(workflow, templates):
 
 
 def workflow_and_templates(tasks):
-    templates = {args["name"]: args for _, module, args in tasks if module == "awx.awx.job_template"}
-    workflow = next(args for _, module, args in tasks if module == "awx.awx.workflow_job_template")
+    templates = {args["name"]: args for _unused, module, args in tasks if module == "awx.awx.job_template"}
+    workflow = next(args for _unused, module, args in tasks if module == "awx.awx.workflow_job_template")
     return copy.deepcopy(workflow), templates
 
 

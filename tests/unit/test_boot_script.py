@@ -45,7 +45,7 @@ def instance_files(instance):
     """Every file the instance's root disk holds that the boot script wrote: {path: text}."""
     found = {}
     upper = os.path.join(instance.root, "upper")
-    for directory, _, names in os.walk(upper):
+    for directory, _unused, names in os.walk(upper):
         for name in names:
             path = os.path.join(directory, name)
             if os.path.isfile(path) and not os.path.islink(path):
@@ -87,7 +87,7 @@ def test_first_boot_publishes_every_stage_and_ends_running(stack, user_data):
 def test_volume_formatted_once_mounted_by_uuid_and_efs_with_tls_and_iam(stack, user_data):
     instance, run = boot(stack, user_data)
     assert run.returncode == 0, instance.log()
-    assert [args for _, args, _ in stack.calls("mkfs.ext4")] == ["-q -L geusemaker-data /dev/nvme1n1"]
+    assert [args for _unused, args, _unused in stack.calls("mkfs.ext4")] == ["-q -L geusemaker-data /dev/nvme1n1"]
     uuid = re.search(r"^UUID=(\S+)$", stack.read("volume/fs"), re.M).group(1)
     fstab = instance.read("/etc/fstab").splitlines()
     assert fstab[0] == "UUID=0a1b2c3d / ext4 defaults 1 1"  # the AMI's own lines stay
@@ -188,7 +188,7 @@ def test_owner_set_up_before_the_proxy_opens_the_services(stack, user_data):
     # ...and opens the services only after the owner exists, checking the configuration first.
     assert [calls[i][2] for i in opened] == ["routes=services"] and owner[0] < opened[0]
     assert index[("nginx", "-t", "routes=services")] < opened[0]
-    assert all(note != "routes=services" for _, _, note in calls[:opened[0] - 1] if note.startswith("routes="))
+    assert all(note != "routes=services" for _unused, _unused, note in calls[:opened[0] - 1] if note.startswith("routes="))
 
 
 def test_containers_start_only_on_mounted_storage_and_units_verify(stack, user_data):
@@ -196,7 +196,7 @@ def test_containers_start_only_on_mounted_storage_and_units_verify(stack, user_d
     assert run.returncode == 0, instance.log()
     starts = [note for command, args, note in stack.calls("systemctl") if args == "start geusemaker.service"]
     assert starts == ["routes=bootstrap /mnt/data=mounted /mnt/efs=mounted"]
-    assert not any(args.startswith("compose -f /opt/geusemaker/compose.yml up") for _, args, _ in stack.calls("docker"))
+    assert not any(args.startswith("compose -f /opt/geusemaker/compose.yml up") for _unused, args, _unused in stack.calls("docker"))
     drop_in = instance.read("/etc/systemd/system/docker.service.d/geusemaker-storage.conf")
     assert drop_in.splitlines() == ["[Unit]", "RequiresMountsFor=/mnt/efs /mnt/data"]
     unit = instance.read("/etc/systemd/system/geusemaker.service")
@@ -306,9 +306,9 @@ def test_a_new_instance_on_the_same_data_reads_the_secrets_again_and_keeps_the_r
     assert status["volume"]["detail"] == "/dev/nvme1n1 (existing ext4 filesystem, UUID={0}) on /mnt/data".format(uuid)
     assert stack.calls("mkfs.ext4") == []  # not formatted again
     assert open(os.path.join(stack.dir, "volume", "content", "postgres", "PG_VERSION")).read() == "16\n"
-    assert not any(args.endswith("/rest/owner/setup") for _, args, _ in stack.calls("curl"))  # not created again
+    assert not any(args.endswith("/rest/owner/setup") for _unused, args, _unused in stack.calls("curl"))  # not created again
     assert "n8n owner exists already; not created again" in second.log()
-    read = [re.search(r"--name (\S+)", args).group(1) for _, args, _ in stack.calls("aws")]
+    read = [re.search(r"--name (\S+)", args).group(1) for _unused, args, _unused in stack.calls("aws")]
     assert read == ["/geusemaker/demo/" + name for name in SECRET_NAMES]  # every secret read again
     hashed = second.read("/etc/nginx/geusemaker/htpasswd").strip().split(":", 1)[1]
     again = subprocess.run(["openssl", "passwd", "-6", "-salt", hashed.split("$")[2], "-stdin"],
@@ -364,15 +364,15 @@ def test_ollama_gets_the_gpu_when_nvidia_smi_sees_one(stack, user_data):
 
 def test_region_from_instance_metadata_else_the_role_input(stack, user_data):
     instance, run = boot(stack, user_data)
-    assert run.returncode == 0 and {re.search(r"--region (\S+)", a).group(1) for _, a, _ in stack.calls("aws")} == {"eu-west-1"}
+    assert run.returncode == 0 and {re.search(r"--region (\S+)", a).group(1) for _unused, a, _unused in stack.calls("aws")} == {"eu-west-1"}
     stack.configure(region="ap-south-1")
     stack.clear_calls()
     instance, run = boot(stack, user_data, "b")
-    assert run.returncode == 0 and {re.search(r"--region (\S+)", a).group(1) for _, a, _ in stack.calls("aws")} == {"ap-south-1"}
+    assert run.returncode == 0 and {re.search(r"--region (\S+)", a).group(1) for _unused, a, _unused in stack.calls("aws")} == {"ap-south-1"}
     stack.configure(imds_down=True)
     stack.clear_calls()
     instance, run = boot(stack, user_data, "c")  # no metadata: the role's services_region
-    assert run.returncode == 0 and {re.search(r"--region (\S+)", a).group(1) for _, a, _ in stack.calls("aws")} == {"eu-west-1"}
+    assert run.returncode == 0 and {re.search(r"--region (\S+)", a).group(1) for _unused, a, _unused in stack.calls("aws")} == {"eu-west-1"}
     stack.clear_calls()
     instance, run = boot(stack, render_user_data(services_region=""), "d")  # neither
     assert run.returncode == 1 and instance.status()["stage"] == "secrets_failed"

@@ -163,7 +163,7 @@ def test_skip_and_times(proxy, client):
     ec2 = client("ec2")
     rule = proxy.add(Rule("DescribeVpcs", error="RequestLimitExceeded", skip=1, times=2))
     ec2.describe_vpcs()  # skipped
-    for _ in range(2):
+    for _unused in range(2):
         with pytest.raises(ClientError) as excinfo:
             ec2.describe_vpcs()
         assert _code(excinfo) == "RequestLimitExceeded"
@@ -339,14 +339,14 @@ def test_concurrent_calls(proxy, client):
 
     def worker():
         ec2 = client("ec2")
-        for _ in range(5):
+        for _unused in range(5):
             try:
                 ec2.describe_vpcs()
                 ok.append(1)
             except ClientError as exc:
                 errors.append(exc.response["Error"]["Code"])
 
-    threads = [threading.Thread(target=worker) for _ in range(8)]
+    threads = [threading.Thread(target=worker) for _unused in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:

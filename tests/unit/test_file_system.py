@@ -60,7 +60,7 @@ def test_creates_encrypted_tagged_file_system_and_records_it(stack, store, fake_
 
 def test_user_tags_are_applied(make_stack, fake_time):
     stack = make_stack(tags={"team": "ml"})
-    file_system_id, _ = run(stack, fake_time)
+    file_system_id, _unused = run(stack, fake_time)
     assert tags_of(stack.clients.efs, file_system_id)["team"] == "ml"
 
 
@@ -116,10 +116,8 @@ def test_lost_create_response_is_looked_up_and_recorded_created(stack, store, mo
     assert len(stack.clients.efs.describe_file_systems()["FileSystems"]) == 1
 
 
-def test_already_exists_but_not_found_fails(stack, monkeypatch, fake_time):
-    monkeypatch.setattr(
-        stack.clients.efs, "create_file_system", lambda **kwargs: (_ for _ in ()).throw(client_error("FileSystemAlreadyExists"))
-    )
+def test_already_exists_but_not_found_fails(stack, fake_time):
+    on_call(stack.clients.efs, "CreateFileSystem", always(client_error("FileSystemAlreadyExists")))
     with pytest.raises(StackFailure) as failure:
         run(stack, fake_time)
     assert failure.value.details["error_code"] == "FileSystemAlreadyExists"
@@ -210,7 +208,7 @@ def test_adopted_file_system_still_creating_is_waited_for(make_stack, fake_time)
 
 
 def test_delete_exists_discover(stack, fake_time):
-    file_system_id, _ = run(stack, fake_time)
+    file_system_id, _unused = run(stack, fake_time)
     other = SESSION.client("efs", region_name=REGION)
     tagged = other.create_file_system(
         CreationToken="stray", Tags=[{"Key": STACK_TAG, "Value": "unit"}]
@@ -251,7 +249,7 @@ def fake_efs(pages=None, error=None, state="available"):
 def test_discover_pages_and_skips_deleted(aws):
     item = {"FileSystemId": "fs-1", "CreationToken": TOKEN, "LifeCycleState": "available"}
     gone = {"FileSystemId": "fs-2", "CreationToken": TOKEN, "LifeCycleState": "deleted"}
-    efs, calls, _ = fake_efs(pages=[{"FileSystems": [gone], "NextMarker": "m1"}, {"FileSystems": [item, item]}])
+    efs, calls, _unused = fake_efs(pages=[{"FileSystems": [gone], "NextMarker": "m1"}, {"FileSystems": [item, item]}])
     assert file_system.discover(FakeClients(efs), "unit", REGION) == [
         {"id": "fs-1", "key": file_system.KEY, "creation_token": TOKEN}
     ]

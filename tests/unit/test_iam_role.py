@@ -15,10 +15,10 @@ def managed_policies(aws, monkeypatch):
     """The role attaches AmazonSSMManagedInstanceCore, which the emulator has only with its managed policies."""
     monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 
+
 NAME = "geusemaker-unit-us-east-1"
 SSM_CORE = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
 FS_ARN = "arn:aws:elasticfilesystem:us-east-1:123456789012:file-system/fs-0123456789abcdef0"
-
 
 
 def attached(iam):

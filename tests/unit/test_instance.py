@@ -3,7 +3,6 @@ import gzip
 import os
 
 import pytest
-from botocore.exceptions import ClientError
 
 from ansible_collections.geusemaker.stack.plugins.module_utils import instance
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import STACK_TAG

@@ -15,8 +15,8 @@ def managed_policies(aws, monkeypatch):
     """The role attaches AmazonSSMManagedInstanceCore, which the emulator has only with its managed policies."""
     monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 
-NAME = "geusemaker-unit-us-east-1"
 
+NAME = "geusemaker-unit-us-east-1"
 
 
 def profile_roles(iam):
@@ -29,7 +29,7 @@ def make_role(iam, name=NAME):
 
 
 def test_creates_profile_with_role_and_records_it(stack, store):
-    role_name, _ = iam_role.ensure(stack)
+    role_name, _unused = iam_role.ensure(stack)
     stack.changed = False
     name, arn = instance_profile.ensure(stack, role_name)
     assert name == NAME
@@ -84,7 +84,7 @@ def test_replaces_a_different_role(make_stack):
 
 def test_check_mode_plans_and_creates_nothing(make_stack, store):
     stack = make_stack(check_mode=True)
-    role_name, _ = iam_role.ensure(stack)
+    role_name, _unused = iam_role.ensure(stack)
     name, arn = instance_profile.ensure(stack, role_name)
     assert name.startswith("(new instance_profile") and arn is None
     assert stack.planned[-1] == {"type": "instance_profile", "key": "instance-profile", "name": NAME, "role_name": role_name}

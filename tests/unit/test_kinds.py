@@ -46,7 +46,7 @@ class Widgets:
         self.cloud = cloud
 
     def delete(self, clients, entry):
-        if any(kind == "instance" for kind, _ in self.cloud) or self.cloud.terminating:
+        if any(kind == "instance" for kind, _unused in self.cloud) or self.cloud.terminating:
             raise teardown_error("WidgetInUse")
         self.cloud.discard(("widget", entry["id"]))
         self.cloud.log.append(("widget", entry["id"]))

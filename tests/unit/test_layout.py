@@ -11,7 +11,7 @@ def test_no_playbook_role_or_plugin_builds_a_state_path():
     pattern = re.compile(r"(?<!status)\.json['\"]|\.lock['\"]|recovery\.md['\"]|lookup\(['\"]ansible\.builtin\.file")
     found = []
     for top in ("plugins", "playbooks", "roles"):
-        for folder, _, names in os.walk(os.path.join(ROOT, top)):
+        for folder, _unused, names in os.walk(os.path.join(ROOT, top)):
             for name in names:
                 path = os.path.join(folder, name)
                 if path.endswith("state_store.py") or not name.endswith((".py", ".yml", ".j2")):

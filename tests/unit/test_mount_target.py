@@ -31,7 +31,7 @@ def network(stack, fake_time):
         for index, zone in enumerate(("us-east-1a", "us-east-1b"))
     ]
     group = ec2.create_security_group(VpcId=vpc_id, GroupName="unit-efs", Description="efs")["GroupId"]
-    file_system_id, _ = file_system.ensure(stack, clock=fake_time.clock, sleep=fake_time.sleep)
+    file_system_id, _unused = file_system.ensure(stack, clock=fake_time.clock, sleep=fake_time.sleep)
     return {"file_system_id": file_system_id, "subnet_ids": subnets, "security_group_id": group}
 
 

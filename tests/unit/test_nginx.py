@@ -68,7 +68,7 @@ def test_every_service_path_needs_its_credential(booted):
         ("/qdrant/healthz", {"Authorization": "Bearer " + key}, 200, ("qdrant", "/healthz")),
         ("/ollama/", {"api-key": key}, 401, None),  # Qdrant's key opens nothing else
     ]
-    answers = probe(instance, [{"path": p, "headers": h} for p, h, _, _ in cases])
+    answers = probe(instance, [{"path": p, "headers": h} for p, h, _unused, _unused in cases])
     for (path, headers, status, upstream), answer in zip(cases, answers):
         assert answer["status"] == status, (path, headers, answer["body"][:200])
         if upstream is None:
@@ -82,7 +82,7 @@ def test_every_service_path_needs_its_credential(booted):
 
 
 def test_n8n_keeps_its_own_login_and_its_webhooks_stay_public(booted):
-    _, instance = booted
+    _unused, instance = booted
     paths = ["/", "/rest/login"] + PUBLIC_N8N
     answers = probe(instance, [{"path": p} for p in paths] + [{"path": "/rest/owner/setup", "method": "POST"}])
     for path, answer in zip(paths, answers):

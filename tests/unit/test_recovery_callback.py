@@ -190,7 +190,7 @@ def test_writes_under_a_lock_it_takes_and_then_releases(store):
 
 def test_writes_under_the_runs_own_lock_and_leaves_it(store):
     leave_stack(store, "failed")
-    lock, _ = store.acquire_lock("s1", os.getpid())
+    lock, _unused = store.acquire_lock("s1", os.getpid())
     replay(store.root, [RUN_INSTANCES_FAILED])
     assert store.load("s1")["failure"]["error_code"] == "InsufficientInstanceCapacity"
     assert store.read_lock("s1")["token"] == lock["token"]

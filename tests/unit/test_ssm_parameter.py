@@ -20,7 +20,6 @@ def value_of(ssm, name):
     return ssm.get_parameter(Name=name, WithDecryption=True)["Parameter"]["Value"]
 
 
-
 def test_generate_shapes():
     password = ssm_parameter.generate("db_password")
     assert len(password) == 32 and password.isalnum()

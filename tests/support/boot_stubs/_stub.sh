@@ -4,7 +4,7 @@
 # volume (volume/), the EFS file system (efs/), n8n's database (n8n_owner), the stubs' configuration
 # (config/<flag>), and calls.log, one line per call: command, arguments, note.
 : "${GM_STUB:?GM_STUB is not set}"
-REAL_MOUNT=/usr/bin/mount
+export REAL_MOUNT=/usr/bin/mount # the real mount(8), for the stubs that bind-mount
 call() { printf '%s\t%s\t%s\n' "${0##*/}" "$*" "${NOTE:-}" >>"$GM_STUB/calls.log"; } # call "$@"
 has() { [ -e "$GM_STUB/config/$1" ]; }
 conf() { cat "$GM_STUB/config/$1" 2>/dev/null; }
