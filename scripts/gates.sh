@@ -148,7 +148,7 @@ EOF
     python -c "import urllib.request; urllib.request.urlopen('$endpoint/moto-api/')" 2>/dev/null && break
     sleep 0.1
   done
-  ami=$(python -c 'import boto3; print(sorted(i["ImageId"] for i in boto3.client("ec2").describe_images(Owners=["amazon"])["Images"])[0])') || {
+  ami=$(python -c 'import boto3; print(sorted(i["ImageId"] for i in boto3.client("ec2").describe_images(Owners=["amazon"])["Images"] if i["Architecture"] == "x86_64")[0])') || {
     cat "$work/moto.log"
     return 1
   }

@@ -28,13 +28,24 @@ POLL_INTERVAL = 2
 PROFILE_PROPAGATION_LIMIT = 60
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
 INVALID_IMAGE_CODES = ("InvalidAMIID.NotFound", "InvalidAMIID.Malformed", "InvalidAMIID.Unavailable")
-SPOT_CAPACITY_CODES = (
-    "InsufficientInstanceCapacity",
-    "MaxSpotInstanceCountExceeded",
-    "SpotMaxPriceTooLow",
-    "InsufficientCapacity",
-    "UnfulfillableCapacity",
-)
+# Why a launch is refused, and what follows: no capacity for that market in that zone (try the next market or
+# zone), or a limit of the whole account for that market (skip the market everywhere), or of the whole account.
+ZONE_CAPACITY_CODES = ("InsufficientInstanceCapacity", "InsufficientCapacity", "UnfulfillableCapacity", "Unsupported",
+                       "SpotMaxPriceTooLow")
+MARKET_LIMIT_CODES = ("MaxSpotInstanceCountExceeded", "VcpuLimitExceeded")
+ACCOUNT_LIMIT_CODES = ("InstanceLimitExceeded",)
+ADVICE = {
+    "InsufficientInstanceCapacity": "AWS has no {market} capacity for {type} in {zone} now",
+    "InsufficientCapacity": "AWS has no {market} capacity for {type} in {zone} now",
+    "UnfulfillableCapacity": "AWS cannot fulfil {market} {type} in {zone} now",
+    "Unsupported": "{type} is not supported ({market}) in {zone}",
+    "SpotMaxPriceTooLow": "the spot price of {type} in {zone} is above the maximum price",
+    "MaxSpotInstanceCountExceeded": "the account's spot instance limit is reached; request an increase of its spot vCPU "
+                                    "quota in Service Quotas",
+    "VcpuLimitExceeded": "the account's {market} vCPU quota for {type} is too low; request an increase in Service Quotas "
+                         "(EC2, 'Running On-Demand ... instances' or 'All ... Spot Instance Requests' for its family)",
+    "InstanceLimitExceeded": "the account's instance limit is reached; terminate unused instances or request an increase",
+}
 
 
 def key_for(index):
@@ -51,9 +62,10 @@ def compress_user_data(text):
     return data
 
 
-def client_token(stack_name, region, key, run_id, market):
-    # Same launch, same token: a retried request whose response was lost does not launch twice on AWS.
-    seed = "|".join((stack_name, region, key, run_id, market))
+def client_token(stack_name, region, key, run_id, market, subnet_id):
+    # Same launch, same token: a retried request whose response was lost does not launch twice on AWS. Another
+    # market or zone is another launch (AWS refuses a token reused with other parameters).
+    seed = "|".join((stack_name, region, key, run_id, market, subnet_id))
     return hashlib.sha256(seed.encode("utf-8")).hexdigest()
 
 
@@ -121,11 +133,11 @@ def launch_parameters(stack, key, subnet_id, spec, device_name, market):
         BlockDeviceMappings=[
             {
                 "DeviceName": device_name,
-                "Ebs": {"VolumeSize": ROOT_VOLUME_GIB, "VolumeType": "gp3", "Encrypted": True, "DeleteOnTermination": True},
+                "Ebs": {"VolumeSize": spec["root_volume_size"], "VolumeType": "gp3", "Encrypted": True, "DeleteOnTermination": True},
             }
         ],
         TagSpecifications=boto3_tag_specifications(stack.tags(key), ["instance", "volume"]),
-        ClientToken=client_token(stack.stack_name, stack.region, key, spec["run_id"], market),
+        ClientToken=client_token(stack.stack_name, stack.region, key, spec["run_id"], market, subnet_id),
     )
     if spec["key_name"]:
         params["KeyName"] = spec["key_name"]
@@ -165,20 +177,30 @@ def run_one(stack, params, deadline, clock, sleep):
         raise last["error"]
 
 
-def launch(stack, key, subnet_id, spec, device_name, deadline, clock, sleep):
-    """Launch one instance, spot first when asked; returns (instance, warnings)."""
-    warnings = []
+def launch(stack, key, subnet_ids, spec, device_name, deadline, clock, sleep):
+    """Launch one instance: spot then on-demand (as asked) in each subnet's zone in turn, until one is accepted.
+
+    Returns (instance, warnings); fails with the last refusal and what each attempt met."""
     markets = ["spot", "on-demand"] if spec["use_spot"] else ["on-demand"]
-    for market in markets:
-        with stack.aws_call("cannot launch {0} ({1} {2})".format(key, market, spec["instance_type"]), "instance"):
-            try:
-                params = launch_parameters(stack, key, subnet_id, spec, device_name, market)
-                return run_one(stack, params, deadline, clock, sleep), warnings
-            except is_boto3_error_code(SPOT_CAPACITY_CODES) as e:
-                if market == markets[-1]:
-                    raise
-                warnings.append("{0}: no spot capacity for {1} in {2} ({3}); launching on-demand instead".format(
-                    key, spec["instance_type"], subnet_id, error_code(e)))
+    closed, tried, last = set(), [], None
+    for subnet_id in subnet_ids:
+        for market in markets:
+            if market in closed:
+                continue
+            with stack.aws_call("cannot launch {0} ({1} {2} in {3})".format(key, market, spec["instance_type"], subnet_id), "instance"):
+                try:
+                    params = launch_parameters(stack, key, subnet_id, spec, device_name, market)
+                    return run_one(stack, params, deadline, clock, sleep), [
+                        "{0}: {1}; launched {2} in {3} instead".format(key, note, market, subnet_id) for note in tried]
+                except is_boto3_error_code(ZONE_CAPACITY_CODES + MARKET_LIMIT_CODES) as e:
+                    last = e
+                    if error_code(e) in MARKET_LIMIT_CODES:
+                        closed.add(market)
+                    tried.append("{0} ({1})".format(
+                        ADVICE[error_code(e)].format(market=market, type=spec["instance_type"], zone=subnet_id), error_code(e)))
+    stack.fail_aws(last, "cannot launch {0} ({1}): every zone and market of the stack was refused ({2}); try again later, "
+                         "or choose another instance_type or region".format(key, spec["instance_type"], "; ".join(tried)),
+                   "instance")
 
 
 def wait_healthy(stack, ids, deadline, clock, sleep):
@@ -206,7 +228,8 @@ def wait_healthy(stack, ids, deadline, clock, sleep):
 
 
 def ensure(stack, count, instance_type, ami_id, subnet_ids, security_group_id, instance_profile_name, user_data,
-           use_spot=True, key_name=None, timeout=600, run_id="", clock=time.monotonic, sleep=time.sleep):
+           use_spot=True, key_name=None, timeout=600, run_id="", root_volume_size=ROOT_VOLUME_GIB, clock=time.monotonic,
+           sleep=time.sleep):
     """Adopt or launch ``count`` instances, record them, wait until they pass their status checks.
 
     Returns one dict per instance (id, lifecycle, public_ip, public_dns, private_ip, subnet_id,
@@ -216,7 +239,7 @@ def ensure(stack, count, instance_type, ami_id, subnet_ids, security_group_id, i
     spec = dict(
         instance_type=instance_type, ami_id=ami_id, security_group_id=security_group_id,
         instance_profile_name=instance_profile_name, user_data=compress_user_data(user_data),
-        use_spot=use_spot, key_name=key_name, run_id=run_id,
+        use_spot=use_spot, key_name=key_name, run_id=run_id, root_volume_size=root_volume_size,
     )
     ec2 = stack.clients.ec2
     results, waiting, device_name = [], [], None
@@ -248,8 +271,10 @@ def ensure(stack, count, instance_type, ami_id, subnet_ids, security_group_id, i
         if device_name is None:
             with stack.aws_call("cannot describe image {0}".format(ami_id), "instance"):
                 device_name = root_device(ec2, ami_id)
-        item, warnings = launch(stack, key, subnet_id, spec, device_name, deadline, clock, sleep)
-        stack.record("instance", item["InstanceId"], "created", key=key, subnet_id=subnet_id,
+        first = index % len(subnet_ids)
+        item, warnings = launch(stack, key, subnet_ids[first:] + subnet_ids[:first], spec, device_name, deadline, clock, sleep)
+        stack.record("instance", item["InstanceId"], "created", key=key, subnet_id=item.get("SubnetId"),
+                     availability_zone=(item.get("Placement") or {}).get("AvailabilityZone"),
                      security_group_id=security_group_id, instance_profile=instance_profile_name,
                      lifecycle=lifecycle_of(item), instance_type=instance_type)
         waiting.append(item["InstanceId"])

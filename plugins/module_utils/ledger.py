@@ -4,9 +4,9 @@
 
 """The ledger: one state document per stack, saved after every change to it.
 
-The document (schema_version 1)::
+The document (schema_version 2)::
 
-    stack_name, region, status, created_at, updated_at
+    stack_name, region, account_id, partition, status, created_at, updated_at
     resources: [{type, id, provenance, status, region, key?, <parent ids teardown needs>}]
     events:    [{at, action, type, id, outcome, error_code?, message?}]   (the newest MAX_EVENTS)
     failure:   {task, resource_type, error_code, error_message, critical, at} or null
@@ -17,7 +17,7 @@ import threading
 from ansible_collections.geusemaker.stack.plugins.module_utils import kinds
 from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import iso, utc_now
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 MAX_EVENTS = 500
 
 PROVENANCES = ("created", "adopted", "reused")
@@ -64,6 +64,8 @@ def new_document(stack_name, region):
         "schema_version": SCHEMA_VERSION,
         "stack_name": stack_name,
         "region": region,
+        "account_id": None,
+        "partition": None,
         "status": "deploying",
         "created_at": now,
         "updated_at": now,
@@ -71,6 +73,21 @@ def new_document(stack_name, region):
         "events": [],
         "failure": None,
     }
+
+
+def migrate(document, stack_name):
+    """A state document of an earlier schema, brought to SCHEMA_VERSION (in memory; saved with the next change).
+
+    1 -> 2: the account and partition are pinned by the next run that saves (they were not recorded before)."""
+    version = document.get("schema_version", 1)
+    if not isinstance(version, int) or version > SCHEMA_VERSION:
+        raise LedgerError("state of stack {0} has schema_version {1}, written by a newer geusemaker.stack; this one reads "
+                          "up to {2}: upgrade the collection".format(stack_name, version, SCHEMA_VERSION))
+    if version < 2:
+        document.setdefault("account_id", None)
+        document.setdefault("partition", None)
+    document["schema_version"] = SCHEMA_VERSION
+    return document
 
 
 def find_entry(document, resource_type, resource_id):
@@ -119,10 +136,21 @@ class Ledger:
                     stack_name, document.get("region"), region
                 )
             )
-        if document is not None and document.get("schema_version") != SCHEMA_VERSION:
-            raise LedgerError("state of stack {0} has schema_version {1}; this collection reads {2}".format(
-                stack_name, document.get("schema_version"), SCHEMA_VERSION))
+        if document is not None:
+            document = migrate(document, stack_name)
         return cls(store, stack_name, region or (document or {}).get("region"), document, persist)
+
+    def pin_account(self, account_id, partition):
+        """The account the stack lives in: recorded by its first run, and every later run must be in it.
+
+        Raises LedgerError naming both accounts when the caller's differs; records nothing by itself."""
+        recorded = self.document.get("account_id")
+        if recorded and recorded != account_id:
+            raise LedgerError(
+                "stack {0} is recorded in AWS account {1} ({2}), but these credentials act in account {3} ({4}); "
+                "nothing was done. Use the credentials or AWS_PROFILE of account {1}, or choose another stack_name".format(
+                    self.stack_name, recorded, self.document.get("partition") or "aws", account_id, partition))
+        self.document["account_id"], self.document["partition"] = account_id, partition
 
     @property
     def exists_on_disk(self):

@@ -4,34 +4,86 @@
 
 """Checks a deploy's inputs and the AWS account with read-only calls, before anything is created.
 
-Every problem found is reported at once, each naming the input at fault.
+Every problem found is reported at once, each naming the input at fault and what to do. What is allowed but
+risky (a /0 source) is a warning.
 """
 
 import ipaddress
+import re
 
 from ansible_collections.geusemaker.stack.plugins.module_utils import kinds
 from ansible_collections.geusemaker.stack.plugins.module_utils.aws import AWS_ERRORS, error_code, list_all
+from ansible_collections.geusemaker.stack.plugins.module_utils.instance import ROOT_VOLUME_GIB
+from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import KEY_TAG, STACK_TAG
 
 # The Deep Learning AMI (PyTorch, NVIDIA driver, Amazon Linux 2023) has Docker and the NVIDIA container toolkit.
 DLAMI_PARAMETER = "/aws/service/deeplearning/ami/x86_64/oss-nvidia-driver-gpu-pytorch-2.7-amazon-linux-2023/latest/ami-id"
 TIMEOUT_OPTIONS = ("rollback_timeout", "instance_timeout", "health_check_timeout")
+# One Postgres and one Qdrant on their own storage: the stack is single-node.
+MAX_INSTANCES = 1
+
+# EC2 vCPU quotas (Service Quotas, service code ec2) by instance family: (on-demand, spot).
+VCPU_QUOTAS = {
+    "G and VT": ("L-DB2E81BA", "L-3819A6DF"),
+    "P": ("L-417A185B", "L-7212CCBC"),
+    "Standard (A, C, D, H, I, M, R, T, Z)": ("L-1216C47A", "L-34B43A08"),  # STANDARD
+}
+STANDARD = "Standard (A, C, D, H, I, M, R, T, Z)"
+# Families by the letters a type name starts with; the standard quota covers the rest of A, C, D, H, I, M, R, T, Z.
+FAMILIES = {"g": "G and VT", "gr": "G and VT", "vt": "G and VT", "p": "P"}
+NOT_STANDARD = ("inf", "dl", "trn", "hpc", "mac")
+
+# Tags every service here accepts (EC2, EFS, IAM and SSM agree on this much).
+TAG_KEY_MAX, TAG_VALUE_MAX, USER_TAGS_MAX = 128, 256, 47  # 50 per resource, 3 are the stack's own
+TAG_CHARACTERS = re.compile(r"^[\w\s.:/=+\-@]*$", re.UNICODE)
 
 
-class PreflightProblems(Exception):
-    def __init__(self, problems):
-        super().__init__("; ".join(problems))
-        self.problems = problems
+def cidr_problems_and_warnings(option, cidrs, port):
+    problems, warnings = [], []
+    for cidr in cidrs or []:
+        try:
+            network = ipaddress.ip_network(cidr, strict=True)
+        except ValueError as e:
+            problems.append("{0}: {1!r} is not a CIDR block ({2})".format(option, cidr, e))
+            continue
+        if network.prefixlen == 0:
+            warnings.append("{0} has {1}: port {2} is open to the whole internet".format(option, cidr, port))
+    return problems, warnings
+
+
+def tag_problems(tags):
+    problems = []
+    reserved = {STACK_TAG, KEY_TAG}
+    if len(tags or {}) > USER_TAGS_MAX:
+        problems.append("tags: {0} tags, but AWS allows {1} besides the stack's own".format(len(tags), USER_TAGS_MAX))
+    for key, value in (tags or {}).items():
+        key, value = str(key), "" if value is None else str(value)
+        if not 1 <= len(key) <= TAG_KEY_MAX:
+            problems.append("tags: key {0!r} must be 1 to {1} characters".format(key[:40], TAG_KEY_MAX))
+        if len(value) > TAG_VALUE_MAX:
+            problems.append("tags: the value of {0!r} is longer than {1} characters".format(key, TAG_VALUE_MAX))
+        if key.lower().startswith("aws:"):
+            problems.append("tags: key {0!r} uses the aws: prefix, which AWS reserves".format(key))
+        if key in reserved:
+            problems.append("tags: key {0!r} is the stack's own ownership tag".format(key))
+        for text in (key, value):
+            if not TAG_CHARACTERS.match(text):
+                problems.append("tags: {0!r} has characters AWS tags do not take (letters, digits, spaces and "
+                                "_ . : / = + - @ only)".format(text))
+    return problems
 
 
 def input_problems(params):
-    """Problems in the inputs alone, without AWS."""
-    problems = []
-    for option in ("allowed_cidrs", "ssh_cidrs"):
-        for cidr in params.get(option) or []:
-            try:
-                ipaddress.ip_network(cidr, strict=True)
-            except ValueError as e:
-                problems.append("{0}: {1!r} is not a CIDR block ({2})".format(option, cidr, e))
+    """(problems, warnings) in the inputs alone, without AWS."""
+    problems, warnings = [], []
+    for option, port in (("allowed_cidrs", 443), ("ssh_cidrs", 22)):
+        found, warned = cidr_problems_and_warnings(option, params.get(option), port)
+        problems += found
+        warnings += warned
+    if params.get("health_check") and not params.get("allowed_cidrs"):
+        problems.append("allowed_cidrs is empty, so nobody could reach the services on 443 and the health check would "
+                        "wait out health_check_timeout: give who may reach HTTPS, e.g. -e '{\"allowed_cidrs\": "
+                        "[\"203.0.113.10/32\"]}', or set health_check=false")
     try:
         network = ipaddress.ip_network(params["vpc_cidr"], strict=True)
         if not 16 <= network.prefixlen <= 24 or network.version != 4:
@@ -43,13 +95,17 @@ def input_problems(params):
             problems.append("{0} must be a positive number of seconds, not {1}".format(option, params[option]))
     if not 1 <= params["az_count"] <= 6:
         problems.append("az_count must be between 1 and 6, not {0}".format(params["az_count"]))
-    if not 1 <= params["instance_count"] <= 20:
-        problems.append("instance_count must be between 1 and 20, not {0}".format(params["instance_count"]))
+    if params["instance_count"] != MAX_INSTANCES:
+        problems.append("instance_count must be 1, not {0}: the stack is single-node (one PostgreSQL and one Qdrant "
+                        "on the instance's data volume)".format(params["instance_count"]))
+    if params.get("root_volume_size") is not None and not 8 <= params["root_volume_size"] <= 16384:
+        problems.append("root_volume_size must be between 8 and 16384 GiB, not {0}".format(params["root_volume_size"]))
     if params.get("subnet_ids") and not params.get("vpc_id"):
         problems.append("subnet_ids needs vpc_id: reuse names the VPC and its public subnets together")
     if params.get("vpc_id") and not params.get("subnet_ids"):
         problems.append("vpc_id needs subnet_ids: name the VPC's public subnets to use, in two AZs")
-    return problems
+    problems += tag_problems(params.get("tags"))
+    return problems, warnings
 
 
 def estimated_cost(instance_type, count):
@@ -62,27 +118,27 @@ def estimated_cost(instance_type, count):
         price * count, count, instance_type, storage)
 
 
-def region_problem(region, known_regions):
-    if region not in known_regions:
-        return "aws_region {0!r} is not an AWS region this SDK knows".format(region)
+def refusal(problem, operation, **params):
+    """None when AWS accepts the read-only call, else ``problem`` with AWS's error code."""
+    try:
+        operation(aws_retry=True, **params)
+    except AWS_ERRORS as e:
+        return "{0}: {1}".format(problem, error_code(e))
     return None
 
 
 def public_subnet_problems(ec2, vpc_id, subnet_ids):
-    """A reused VPC's subnets must be in the VPC, in two AZs or more, and route 0.0.0.0/0 to an internet gateway."""
+    """(problems, zones): a reused VPC's subnets must be in the VPC, in two AZs or more, route 0.0.0.0/0 to an
+    internet gateway, and give instances a public IPv4 address."""
     problems = []
-    try:
-        ec2.describe_vpcs(aws_retry=True, VpcIds=[vpc_id])
-    except AWS_ERRORS as e:
-        return ["vpc_id {0} cannot be used: {1}".format(vpc_id, error_code(e))]
+    problem = refusal("vpc_id {0} cannot be used".format(vpc_id), ec2.describe_vpcs, VpcIds=[vpc_id])
+    if problem:
+        return [problem], []
     try:
         subnets = ec2.describe_subnets(aws_retry=True, SubnetIds=list(subnet_ids))["Subnets"]
-    except AWS_ERRORS as e:
-        return ["subnet_ids {0} cannot be used: {1}".format(", ".join(subnet_ids), error_code(e))]
-    try:
         tables = list_all(ec2, "describe_route_tables", "RouteTables", Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])
     except AWS_ERRORS as e:
-        return ["the route tables of vpc_id {0} cannot be read: {1}".format(vpc_id, error_code(e))]
+        return ["subnet_ids {0} cannot be used: {1}".format(", ".join(subnet_ids), error_code(e))], []
     main_table = next((t for t in tables if any(a.get("Main") for a in t.get("Associations", []))), None)
     for subnet in subnets:
         if subnet["VpcId"] != vpc_id:
@@ -95,10 +151,14 @@ def public_subnet_problems(ec2, vpc_id, subnet_ids):
         routes = (table or {}).get("Routes", [])
         if not any(r.get("DestinationCidrBlock") == "0.0.0.0/0" and str(r.get("GatewayId", "")).startswith("igw-") for r in routes):
             problems.append("subnet {0} is not public: its route table has no 0.0.0.0/0 route to an internet gateway".format(subnet["SubnetId"]))
+        elif not subnet.get("MapPublicIpOnLaunch"):
+            problems.append("subnet {0} gives instances no public IPv4 address, so the services would have no address to "
+                            "reach: turn it on with aws ec2 modify-subnet-attribute --subnet-id {0} --map-public-ip-on-launch, "
+                            "or name subnets that do".format(subnet["SubnetId"]))
     zones = {subnet["AvailabilityZone"] for subnet in subnets}
     if len(zones) < 2:
         problems.append("subnet_ids must span two availability zones; they are all in {0}".format(", ".join(sorted(zones))))
-    return problems
+    return problems, sorted(zones)
 
 
 def security_group_problem(ec2, group_id, vpc_id):
@@ -111,32 +171,110 @@ def security_group_problem(ec2, group_id, vpc_id):
     return None
 
 
-def refusal(problem, operation, **params):
-    """None when AWS accepts the read-only call, else ``problem`` with AWS's error code."""
+def instance_type_info(ec2, instance_type):
+    """(description, problem) of the instance type in this region."""
     try:
-        operation(aws_retry=True, **params)
+        found = ec2.describe_instance_types(aws_retry=True, InstanceTypes=[instance_type])["InstanceTypes"]
     except AWS_ERRORS as e:
-        return "{0}: {1}".format(problem, error_code(e))
+        return None, "instance_type {0!r} is not offered here: {1}".format(instance_type, error_code(e))
+    if not found:
+        return None, "instance_type {0!r} is not offered here".format(instance_type)
+    return found[0], None
+
+
+def offered_zones(ec2, instance_type):
+    """The availability zones of the region that offer ``instance_type``, sorted."""
+    offerings = list_all(ec2, "describe_instance_type_offerings", "InstanceTypeOfferings", LocationType="availability-zone",
+                         Filters=[{"Name": "instance-type", "Values": [instance_type]}])
+    return sorted({offering["Location"] for offering in offerings})
+
+
+def zone_problems(ec2, instance_type, az_count, reused_zones):
+    """(zones the stack may use, problems): the type must be offered in az_count zones, or in every reused subnet's."""
+    try:
+        zones = offered_zones(ec2, instance_type)
+    except AWS_ERRORS as e:
+        return [], ["the availability zones offering {0} cannot be read: {1}".format(instance_type, error_code(e))]
+    if reused_zones:
+        missing = [zone for zone in reused_zones if zone not in zones]
+        if missing:
+            return zones, ["instance_type {0} is not offered in {1}, where subnet_ids are; it is offered in {2}".format(
+                instance_type, ", ".join(missing), ", ".join(zones) or "no zone of this region")]
+        return list(reused_zones), []
+    if len(zones) < az_count:
+        return zones, ["az_count is {0}, but only {1} availability zone(s) of this region offer {2} ({3}): lower az_count "
+                       "or choose another instance_type or region".format(az_count, len(zones), instance_type, ", ".join(zones) or "none")]
+    return zones[:az_count], []
+
+
+def quota_family(instance_type):
+    """The vCPU quota family of an instance type (a key of VCPU_QUOTAS), or None when none here covers it."""
+    letters = re.match(r"[a-z]*", instance_type.lower()).group(0)
+    if letters in FAMILIES:
+        return FAMILIES[letters]
+    if letters[:1] in "acdhimrtz" and letters and not letters.startswith(NOT_STANDARD):
+        return STANDARD
     return None
 
 
-def instance_type_problem(ec2, instance_type):
-    return refusal("instance_type {0!r} is not offered here".format(instance_type), ec2.describe_instance_types, InstanceTypes=[instance_type])
-
-
-def resolve_ami(ec2, ssm, ami_id):
-    """(ami_id, problem): the given image checked, or the current Deep Learning AMI looked up."""
-    if ami_id:
-        try:
-            if ec2.describe_images(aws_retry=True, ImageIds=[ami_id])["Images"]:
-                return ami_id, None
-        except AWS_ERRORS as e:
-            return None, "ami_id {0} cannot be used: {1}".format(ami_id, error_code(e))
-        return None, "ami_id {0} does not exist in this region".format(ami_id)
+def read_quota(service_quotas, code):
+    """The quota's value, or None when Service Quotas cannot say."""
     try:
-        return ssm.get_parameter(aws_retry=True, Name=DLAMI_PARAMETER)["Parameter"]["Value"], None
+        return service_quotas.get_service_quota(aws_retry=True, ServiceCode="ec2", QuotaCode=code)["Quota"]["Value"]
+    except AWS_ERRORS:
+        return None
+
+
+def quota_problems(service_quotas, instance_type, vcpus, use_spot):
+    """(problems, warnings): the vCPU quota must cover the instance, for spot or on-demand as configured."""
+    family = quota_family(instance_type)
+    if family is None:
+        return [], ["the vCPU quota of {0} instances is not checked; make sure it covers {1} vCPUs".format(instance_type, vcpus)]
+    on_demand, spot = VCPU_QUOTAS[family]
+    markets = [("spot", spot), ("on-demand", on_demand)] if use_spot else [("on-demand", on_demand)]
+    short, unknown = [], []
+    for market, code in markets:
+        value = read_quota(service_quotas, code)
+        if value is None:
+            unknown.append(code)
+        elif value >= vcpus:
+            return [], []  # the launch falls back from spot to on-demand, so one market that fits is enough
+        else:
+            short.append((market, code, value))
+    if unknown:
+        return [], ["the EC2 vCPU quota {0} cannot be read (Service Quotas); make sure it covers {1} vCPUs of {2}".format(
+            " or ".join(unknown), vcpus, instance_type)]
+    return ["the {0} vCPU quota for {1} instances ({2}) is {3:g}, but {4} needs {5}: request an increase with aws "
+            "service-quotas request-service-quota-increase --service-code ec2 --quota-code {2} --desired-value {5} "
+            "(or in the Service Quotas console), then deploy again".format(market, family, code, value, instance_type, vcpus)
+            for market, code, value in short], []
+
+
+def image_problems(ec2, ssm, ami_id, architectures, root_volume_size):
+    """(facts, problems): the image exists, fits the instance type's architecture, and its root snapshot fits."""
+    if not ami_id:
+        try:
+            ami_id = ssm.get_parameter(aws_retry=True, Name=DLAMI_PARAMETER)["Parameter"]["Value"]
+        except AWS_ERRORS as e:
+            return {}, ["the Deep Learning AMI could not be looked up ({0}: {1}); pass ami_id".format(DLAMI_PARAMETER, error_code(e))]
+    try:
+        images = ec2.describe_images(aws_retry=True, ImageIds=[ami_id])["Images"]
     except AWS_ERRORS as e:
-        return None, "the Deep Learning AMI could not be looked up ({0}: {1}); pass ami_id".format(DLAMI_PARAMETER, error_code(e))
+        return {}, ["ami_id {0} cannot be used: {1}".format(ami_id, error_code(e))]
+    if not images:
+        return {}, ["ami_id {0} does not exist in this region".format(ami_id)]
+    image, problems = images[0], []
+    architecture = image.get("Architecture")
+    if architectures and architecture not in architectures:
+        problems.append("ami_id {0} is built for {1}, but the instance type runs {2}: choose an image for {2}, or an "
+                        "instance type for {1}".format(ami_id, architecture, " or ".join(architectures)))
+    root = next((m for m in image.get("BlockDeviceMappings", []) if m.get("DeviceName") == image.get("RootDeviceName")), {})
+    snapshot_gib = (root.get("Ebs") or {}).get("VolumeSize") or 0
+    size = root_volume_size or max(ROOT_VOLUME_GIB, snapshot_gib)
+    if size < snapshot_gib:
+        problems.append("root_volume_size {0} GiB is smaller than the {1} GiB snapshot of ami_id {2}: use at least {1}".format(
+            size, snapshot_gib, ami_id))
+    return {"ami_id": ami_id, "architecture": architecture, "root_volume_size": size}, problems
 
 
 def key_pair_problem(ec2, key_name):
@@ -144,23 +282,34 @@ def key_pair_problem(ec2, key_name):
 
 
 def account_problems(clients, params):
-    """(facts, problems) from read-only calls."""
+    """(facts, problems, warnings) from read-only calls."""
     ec2 = clients.ec2
-    problems = []
+    problems, warnings, reused_zones = [], [], []
     if params.get("vpc_id"):
-        problems += public_subnet_problems(ec2, params["vpc_id"], params["subnet_ids"])
+        found, reused_zones = public_subnet_problems(ec2, params["vpc_id"], params["subnet_ids"])
+        problems += found
     if params.get("security_group_id"):
         problem = security_group_problem(ec2, params["security_group_id"], params.get("vpc_id"))
         if problem:
             problems.append(problem)
-    problem = instance_type_problem(ec2, params["instance_type"])
+    facts = {}
+    instance_type, problem = instance_type_info(ec2, params["instance_type"])
     if problem:
         problems.append(problem)
-    ami_id, problem = resolve_ami(ec2, clients.ssm, params.get("ami_id"))
-    if problem:
-        problems.append(problem)
+    else:
+        zones, found = zone_problems(ec2, params["instance_type"], params["az_count"], reused_zones)
+        problems += found
+        facts["availability_zones"] = zones
+        vcpus = instance_type["VCpuInfo"]["DefaultVCpus"] * params["instance_count"]
+        found, warned = quota_problems(clients.service_quotas, params["instance_type"], vcpus, params["use_spot"])
+        problems += found
+        warnings += warned
+    architectures = (instance_type or {}).get("ProcessorInfo", {}).get("SupportedArchitectures")
+    image_facts, found = image_problems(ec2, clients.ssm, params.get("ami_id"), architectures, params.get("root_volume_size"))
+    facts.update(image_facts)
+    problems += found
     if params.get("key_name"):
         problem = key_pair_problem(ec2, params["key_name"])
         if problem:
             problems.append(problem)
-    return {"ami_id": ami_id}, problems
+    return facts, problems, warnings

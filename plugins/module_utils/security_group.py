@@ -3,7 +3,10 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
 """Security group: adopt by ownership or create tagged; ingress exactly 443 from allowed_cidrs, 2049 from
-itself, 22 from ssh_cidrs. Egress stays AWS's default. A reused group is recorded and never changed."""
+itself, 22 from ssh_cidrs (IPv4 or IPv6 blocks). Egress stays AWS's default. A reused group is recorded and
+never changed."""
+
+import ipaddress
 
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_specifications
 
@@ -19,10 +22,14 @@ def group_name(stack_name):
     return "geusemaker-{0}".format(stack_name)
 
 
+def normalized(cidr):
+    return str(ipaddress.ip_network(cidr, strict=False))
+
+
 def wanted_rules(group_id, allowed_cidrs, ssh_cidrs):
-    """Ingress as a set of (port, source): a source is a CIDR block or a group id."""
-    rules = {(HTTPS, cidr) for cidr in allowed_cidrs}
-    rules |= {(SSH, cidr) for cidr in ssh_cidrs}
+    """Ingress as a set of (port, source): a source is an IPv4 or IPv6 CIDR block, or a group id."""
+    rules = {(HTTPS, normalized(cidr)) for cidr in allowed_cidrs}
+    rules |= {(SSH, normalized(cidr)) for cidr in ssh_cidrs}
     rules.add((NFS, group_id))
     return rules
 
@@ -35,10 +42,11 @@ def current_rules(group):
             odd.append(permission)
             continue
         port = permission["FromPort"]
-        rules |= {(port, r["CidrIp"]) for r in permission.get("IpRanges", [])}
+        rules |= {(port, normalized(r["CidrIp"])) for r in permission.get("IpRanges", [])}
+        rules |= {(port, normalized(r["CidrIpv6"])) for r in permission.get("Ipv6Ranges", [])}
         rules |= {(port, r["GroupId"]) for r in permission.get("UserIdGroupPairs", [])}
-        if permission.get("Ipv6Ranges") or permission.get("PrefixListIds"):
-            odd.append(dict(permission, IpRanges=[], UserIdGroupPairs=[]))
+        if permission.get("PrefixListIds"):
+            odd.append(dict(permission, IpRanges=[], Ipv6Ranges=[], UserIdGroupPairs=[]))
     return rules, odd
 
 
@@ -48,6 +56,8 @@ def as_permissions(rules):
         permission = {"IpProtocol": "tcp", "FromPort": port, "ToPort": port}
         if source.startswith("sg-"):
             permission["UserIdGroupPairs"] = [{"GroupId": source}]
+        elif ":" in source:
+            permission["Ipv6Ranges"] = [{"CidrIpv6": source}]
         else:
             permission["IpRanges"] = [{"CidrIp": source}]
         permissions.append(permission)

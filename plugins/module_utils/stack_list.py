@@ -32,7 +32,9 @@ def existing_entries(clients, document):
     return existing
 
 
-def describe_stack(store, stack_name, clients_for_region, now=None):
+def describe_stack(store, stack_name, clients_for_region, caller_account=None, now=None):
+    """One stack's line. Its resources are counted only in the account it is recorded in: with another account's
+    credentials every one would look gone."""
     now = now or utc_now()
     try:
         document = store.load(stack_name, quarantine=False)
@@ -42,10 +44,17 @@ def describe_stack(store, stack_name, clients_for_region, now=None):
     reason = failure.get("error_message") or failure.get("error_code")
     if failure.get("task"):
         reason = "{0}: {1}".format(failure["task"], reason)
-    existing = existing_entries(clients_for_region(document.get("region")), document)
+    recorded_account = document.get("account_id")
+    if recorded_account and caller_account and recorded_account != caller_account:
+        existing = None
+        reason = "recorded in AWS account {0}; these credentials act in {1}, so its resources were not counted".format(
+            recorded_account, caller_account)
+    else:
+        existing = existing_entries(clients_for_region(document.get("region")), document)
     return {
         "stack_name": stack_name,
         "region": document.get("region"),
+        "account_id": recorded_account,
         "status": document.get("status"),
         "failure": reason,
         "existing_resources": None if existing is None else len(existing),

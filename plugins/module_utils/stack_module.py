@@ -6,6 +6,12 @@
 
 from contextlib import contextmanager
 
+try:
+    import boto3
+    from botocore.exceptions import EndpointConnectionError, NoCredentialsError, NoRegionError
+except ImportError:
+    pass  # AnsibleAWSModule reports the missing SDK
+
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 # Re-exported: modules and tests import these from here.
@@ -44,7 +50,7 @@ class Clients:
         if service.startswith("_"):
             raise AttributeError(service)
         if service not in self._made:
-            self._made[service] = self._factory(service)
+            self._made[service] = self._factory(service.replace("_", "-"))  # service_quotas: service-quotas
         return self._made[service]
 
 
@@ -127,10 +133,39 @@ class StackContext:
         raise StackFailure(msg, **details)
 
 
-class StackModule(StackContext):
-    """A StackContext driven by an AnsibleAWSModule: parameters in, ledger fact out."""
+def known_regions():
+    session = boto3.session.Session()
+    regions = set()
+    for partition in session.get_available_partitions():
+        regions.update(session.get_available_regions("ec2", partition_name=partition))
+    return regions
 
-    def __init__(self, argument_spec, **kwargs):
+
+def caller_identity(sts):
+    """(account id, partition) of the credentials in use; StackFailure with a clear message when there are none."""
+    try:
+        identity = sts.get_caller_identity(aws_retry=True)
+    except NoCredentialsError:
+        raise StackFailure("no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY",
+                           problems=["no credentials"])
+    except EndpointConnectionError as e:
+        raise StackFailure("the AWS endpoint does not answer: {0}".format(e), problems=["endpoint unreachable"])
+    except NoRegionError:
+        raise StackFailure("no AWS region: set aws_region", problems=["no region"])
+    except AWS_ERRORS as e:
+        raise StackFailure("the AWS credentials are not accepted ({0}): {1}".format(error_code(e), e),
+                           problems=["credentials refused"], error_code=error_code(e))
+    return identity["Account"], identity["Arn"].split(":")[1]
+
+
+class StackModule(StackContext):
+    """A StackContext driven by an AnsibleAWSModule: parameters in, ledger fact out.
+
+    Before the module body runs, the stack's name and region are checked, its state is read and the caller's
+    account is pinned in the ledger. ``lock_first=True`` leaves reading the state and the account to ``open()``,
+    for the lock, which must come before both."""
+
+    def __init__(self, argument_spec, lock_first=False, **kwargs):
         spec = dict(STACK_OPTIONS)
         spec.update(argument_spec)
         kwargs.setdefault("supports_check_mode", True)
@@ -142,15 +177,36 @@ class StackModule(StackContext):
             self.module.fail_json(msg=problem)
         region = self.module.region
         if not region:
-            self.fail("no AWS region: set aws_region, AWS_REGION or AWS_DEFAULT_REGION")
+            self.fail("no AWS region: set aws_region, AWS_REGION or AWS_DEFAULT_REGION", problems=["no region"])
+        if region not in known_regions():
+            self.fail("aws_region {0!r} is not an AWS region this SDK knows".format(region), problems=["unknown region"])
         try:
-            store = open_store(self.location)
-            ledger = Ledger.open(store, params["stack_name"], region, persist=not self.module.check_mode)
-        except (StateError, LedgerError) as e:
+            self.store = open_store(self.location)
+        except StateError as e:
             self.fail(str(e))
-        self.store = store
+        self.account_id = self.partition = None
         clients = Clients(lambda service: self.module.client(service, retry_decorator=retry_decorator()))
-        super().__init__(params["stack_name"], region, ledger, clients, self.module.check_mode, params.get("tags"), params)
+        super().__init__(params["stack_name"], region, None, clients, self.module.check_mode, params.get("tags"), params)
+        if not lock_first:
+            self.fail_on_error(self.open)
+
+    def open(self):
+        """Read the stack's state and pin the caller's account in it. Raises StackFailure: another account (naming
+        both), no credentials, unreadable state."""
+        try:
+            self.ledger = Ledger.open(self.store, self.stack_name, self.region, persist=not self.check_mode)
+            self.account_id, self.partition = caller_identity(self.clients.sts)
+            self.ledger.pin_account(self.account_id, self.partition)
+        except StateError as e:
+            raise StackFailure(str(e))
+        except LedgerError as e:
+            raise StackFailure(str(e), error_code="AccountMismatch" if "account" in str(e) else None)
+
+    def fail_on_error(self, step):
+        try:
+            step()
+        except StackFailure as e:
+            self.fail(str(e), **{k: v for k, v in e.details.items() if v is not None})
 
     def stack_result(self):
         return {STACK_RESULT: dict(stack_name=self.module.params["stack_name"], state=self.location)}

@@ -46,8 +46,10 @@ def _key_of(item):
     return boto3_tag_list_to_ansible_dict(item.get("Tags")).get(KEY_TAG)
 
 
-def ensure(stack, vpc_id, az_count):
-    """Adopt or create ``az_count`` public subnets in distinct zones. Returns (subnet ids, zones)."""
+def ensure(stack, vpc_id, az_count, wanted_zones=None):
+    """Adopt or create ``az_count`` public subnets in distinct zones (of ``wanted_zones`` when given, in order).
+
+    Returns (subnet ids, zones)."""
     keys = [key_for(index) for index in range(az_count)]
     if is_planned(vpc_id):
         return [stack.plan("subnet", key, vpc_id=vpc_id) for key in keys], []
@@ -61,7 +63,7 @@ def ensure(stack, vpc_id, az_count):
             used_zones = {item["AvailabilityZone"] for item in wanted if item}
             used_cidrs = {item["CidrBlock"] for item in wanted if item}
             try:
-                free_zones = [zone for zone in zones(ec2, az_count) if zone not in used_zones]
+                free_zones = [zone for zone in wanted_zones or zones(ec2, az_count) if zone not in used_zones]
             except ValueError as e:
                 stack.fail(str(e), resource_type="subnet")
             free_cidrs = [cidr for cidr in subnet_cidrs(vpc_cidr, az_count) if cidr not in used_cidrs]

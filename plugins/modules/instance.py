@@ -10,10 +10,11 @@ version_added: 0.1.0
 description:
   - Adopts the instances tagged for the stack (logical keys C(instance-0), C(instance-1), ...) or launches the
     missing ones, tagged at birth, across O(subnet_ids) in turn.
-  - A launched instance has IMDSv2 required, a 75 GiB encrypted gp3 root volume deleted with it, and the gzip of
+  - A launched instance has IMDSv2 required, an encrypted gp3 root volume deleted with it, and the gzip of
     O(user_data) as its UserData.
-  - With O(use_spot), asks for a one-time spot instance first and falls back to on-demand, with a warning, when
-    AWS has no spot capacity.
+  - Tries spot (with O(use_spot)) and then on-demand in each subnet's availability zone in turn, until AWS accepts
+    one; each refusal for capacity, an unsupported zone or a market's quota is a warning, and the instance is
+    recorded where it landed. When every zone and market is refused, fails with the last refusal and what to do.
   - Each instance is recorded in the stack state as soon as AWS accepts the launch, then the module waits until
     every instance is running with its instance and system status checks ok.
   - An instance that terminates while starting, or the O(timeout), fails the module.
@@ -60,6 +61,10 @@ options:
     description: Seconds the instances may take to launch and pass their status checks.
     type: int
     default: 600
+  root_volume_size:
+    description: Size of the encrypted gp3 root volume, in GiB (the preflight module checks it against the image).
+    type: int
+    default: 75
   run_id:
     description:
       - Identifies this deploy run in the launch idempotency token, so that a retried request of the same run
@@ -149,6 +154,7 @@ def main():
             key_name=dict(type="str", no_log=False),
             timeout=dict(type="int", default=600),
             run_id=dict(type="str", default=""),
+            root_volume_size=dict(type="int", default=75),
         )
     )
     params = stack.params
@@ -161,6 +167,7 @@ def main():
             stack, params["count"], params["instance_type"], params["ami_id"], params["subnet_ids"],
             params["security_group_id"], params["instance_profile_name"], params["user_data"],
             use_spot=params["use_spot"], key_name=params["key_name"], timeout=params["timeout"], run_id=params["run_id"],
+            root_volume_size=params["root_volume_size"],
         )
     except ValueError as e:
         stack.fail(str(e))

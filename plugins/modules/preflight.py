@@ -8,10 +8,18 @@ module: preflight
 short_description: Check a deploy's inputs and the AWS account before anything is created
 version_added: 0.1.0
 description:
-  - Validates every deploy input and checks the account with read-only calls (credentials, region, reused
-    VPC and subnets, security group, instance type, AMI, key pair) and the state file.
-  - Reports every problem found at once. Makes no change in AWS.
-  - A corrupt state file is moved aside as C(<stack_name>.json.corrupt-<UTC timestamp>) and reported.
+  - Validates every deploy input and checks the account with read-only calls, so that a deploy that cannot succeed
+    fails before anything is created. Reports every problem found at once, each with what to do.
+  - Inputs - CIDRs (IPv4 or IPv6; at least one in O(allowed_cidrs) while O(health_check) is on; a C(/0) draws a
+    warning), the user's tags against AWS's rules, O(instance_count) (the stack is single-node), timeouts.
+  - Account - the credentials and their account (pinned in the stack's state at its first save; another account is
+    refused); reused VPC, subnets (public, mapping public IPv4 addresses, in two AZs) and security group; the
+    instance type, and the availability zones that offer it (the stack's subnets are placed there); the vCPU quota
+    (Service Quotas C(L-3819A6DF)/C(L-DB2E81BA) for G and VT spot/on-demand, C(L-34B43A08)/C(L-1216C47A) for
+    standard families, C(L-7212CCBC)/C(L-417A185B) for P; a quota that cannot be read is a warning); the image, its
+    architecture against the instance type's, and its root snapshot against the root volume; the key pair.
+  - Makes no change in AWS. A corrupt state file is moved aside as C(<stack_name>.json.corrupt-<UTC timestamp>) and
+    reported.
 options:
   vpc_cidr:
     description: CIDR block of a created VPC.
@@ -33,7 +41,7 @@ options:
     type: int
     default: 2
   instance_count:
-    description: Number of instances.
+    description: Number of instances; the stack is single-node, so only 1 is accepted.
     type: int
     default: 1
   instance_type:
@@ -43,6 +51,9 @@ options:
   ami_id:
     description: Image id; looked up (the current Deep Learning AMI) when omitted.
     type: str
+  root_volume_size:
+    description: Root volume size in GiB; by default 75, or the image's root snapshot when that is larger.
+    type: int
   key_name:
     description: An EC2 key pair name.
     type: str
@@ -112,13 +123,30 @@ region:
   returned: success
   type: str
 account_id:
-  description: The AWS account id.
+  description: The AWS account id the stack lives in.
+  returned: success
+  type: str
+partition:
+  description: The AWS partition of that account (C(aws), C(aws-cn), C(aws-us-gov)).
   returned: success
   type: str
 ami_id:
   description: The image the instances will boot.
   returned: success
   type: str
+architecture:
+  description: The image's architecture.
+  returned: success
+  type: str
+root_volume_size:
+  description: Root volume size in GiB.
+  returned: success
+  type: int
+availability_zones:
+  description: The availability zones the stack's subnets go to, among those that offer the instance type.
+  returned: success
+  type: list
+  elements: str
 stack_status:
   description: The stack's recorded status, or C(new).
   returned: success
@@ -131,22 +159,8 @@ estimated_cost:
 """
 
 from ansible_collections.geusemaker.stack.plugins.module_utils import preflight
-from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import AWS_ERRORS, StackModule, error_code
+from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackModule
 from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import StateError
-
-try:
-    import boto3
-    from botocore.exceptions import EndpointConnectionError, NoCredentialsError, NoRegionError
-except ImportError:
-    pass  # AnsibleAWSModule reports the missing SDK
-
-
-def known_regions():
-    session = boto3.session.Session()
-    regions = set()
-    for partition in session.get_available_partitions():
-        regions.update(session.get_available_regions("ec2", partition_name=partition))
-    return regions
 
 
 def main():
@@ -160,7 +174,8 @@ def main():
             instance_count=dict(type="int", default=1),
             instance_type=dict(type="str", required=True),
             ami_id=dict(type="str"),
-            key_name=dict(type="str"),
+            root_volume_size=dict(type="int"),
+            key_name=dict(type="str", no_log=False),
             allowed_cidrs=dict(type="list", elements="str", default=[]),
             ssh_cidrs=dict(type="list", elements="str", default=[]),
             rollback_timeout=dict(type="int", default=900),
@@ -173,34 +188,28 @@ def main():
         )
     )
     params = stack.params
-    problems = preflight.input_problems(params)
-    problem = preflight.region_problem(stack.region, known_regions())
-    if problem:
-        problems.append(problem)
-    if problems:
-        stack.fail("preflight found {0} problem(s), nothing was created: {1}".format(len(problems), "; ".join(problems)), problems=problems)
+    problems, warnings = preflight.input_problems(params)
     if not stack.check_mode:
         try:
             stack.store.ensure_writable()
         except StateError as e:
-            stack.fail(str(e), problems=[str(e)])
-    try:
-        account_id = stack.clients.sts.get_caller_identity(aws_retry=True)["Account"]
-    except NoCredentialsError:
-        stack.fail("no AWS credentials found: set AWS_PROFILE or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY", problems=["no credentials"])
-    except EndpointConnectionError as e:
-        stack.fail("the AWS endpoint does not answer: {0}".format(e), problems=["endpoint unreachable"])
-    except NoRegionError:
-        stack.fail("no AWS region: set aws_region", problems=["no region"])
-    except AWS_ERRORS as e:
-        stack.fail("the AWS credentials are not accepted ({0}): {1}".format(error_code(e), e), problems=["credentials refused"])
-    facts, problems = preflight.account_problems(stack.clients, params)
+            problems.append(str(e))
+    if not problems:
+        facts, problems, more_warnings = preflight.account_problems(stack.clients, params)
+        warnings += more_warnings
+    for warning in warnings:
+        stack.module.warn(warning)
     if problems:
-        stack.fail("preflight found {0} problem(s), nothing was created: {1}".format(len(problems), "; ".join(problems)), problems=problems)
+        stack.fail("preflight found {0} problem(s), nothing was created: {1}".format(len(problems), "; ".join(problems)),
+                   problems=problems, preflight_warnings=warnings)
     stack.exit(
         region=stack.region,
-        account_id=account_id,
+        account_id=stack.account_id,
+        partition=stack.partition,
         ami_id=facts["ami_id"],
+        architecture=facts["architecture"],
+        root_volume_size=facts["root_volume_size"],
+        availability_zones=facts["availability_zones"],
         stack_status=stack.ledger.document["status"] if stack.ledger.exists_on_disk else "new",
         estimated_cost=preflight.estimated_cost(params["instance_type"], params["instance_count"]),
     )

@@ -12,6 +12,8 @@ description:
     number of owned resources that still exist in AWS (checked with read-only calls), their estimated cost per
     hour, and its age.
   - A corrupt state document is reported, and left where it is.
+  - A stack recorded in another AWS account than the credentials' is listed, but its resources are not counted (they
+    would all look gone), and the line says so.
 options:
   stack_name:
     description: List only this stack.
@@ -57,6 +59,9 @@ stacks:
     hourly_usd:
       description: Estimated USD per hour of those resources, on-demand prices (null when AWS could not be asked).
       type: float
+    account_id:
+      description: The AWS account the stack is recorded in.
+      type: str
     age:
       description: Time since the stack was first recorded.
       type: str
@@ -70,7 +75,7 @@ table:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_list import describe_stack, format_table
-from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import Clients, retry_decorator
+from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import Clients, StackFailure, caller_identity, retry_decorator
 from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import (
     STATE_LOCATION_OPTIONS,
     StateError,
@@ -98,7 +103,13 @@ def main():
             clients_by_region[region] = Clients(lambda service: module.client(service, retry_decorator=retry_decorator(), region=region))
         return clients_by_region[region]
 
-    stacks = [describe_stack(store, name, clients_for_region) for name in names]
+    caller_account = None
+    if names:
+        try:
+            caller_account, _partition = caller_identity(clients_for_region(module.region).sts)
+        except StackFailure as e:
+            module.warn("resources are not counted: {0}".format(e))
+    stacks = [describe_stack(store, name, clients_for_region, caller_account) for name in names]
     module.exit_json(changed=False, stacks=stacks, table=format_table(stacks))
 
 

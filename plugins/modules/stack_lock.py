@@ -13,8 +13,14 @@ description:
     process.
   - A lock is stale when its process on this host is gone, or, from another host, when its heartbeat (refreshed
     on every state save) is older than its TTL. A stale lock is broken with a warning.
-  - This is an action plugin; it runs on the controller.
+  - Once the lock is taken, the credentials' account is checked against the one the stack is recorded in; in
+    another account the lock is released at once and the run stops, naming both accounts, before any change.
+  - An action plugin runs this module with the pid of the ansible-playbook process, on the controller.
 options:
+  holder_pid:
+    description: Set by the action plugin - the pid of the ansible-playbook process that holds the lock.
+    type: int
+    required: true
   tags:
     description: Not used; accepted so that the play's module_defaults for C(group/geusemaker.stack.stack) apply here too.
     type: dict
@@ -42,6 +48,9 @@ author:
 extends_documentation_fragment:
   - geusemaker.stack.stack
   - geusemaker.stack.state
+  - amazon.aws.common.modules
+  - amazon.aws.region.modules
+  - amazon.aws.boto3
 notes:
   - Locking is bookkeeping, so the task never reports C(changed).
   - In check mode the lock is neither taken nor released.
@@ -69,4 +78,50 @@ holder:
   description: The lock record (host, pid, started_at), or the holder that refused the lock.
   returned: state=present
   type: dict
+account_id:
+  description: The AWS account the stack is recorded in, and the credentials act in.
+  returned: state=present, outside check mode
+  type: str
 """
+
+from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackFailure, StackModule
+from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import LockHeld, StateError
+
+
+def main():
+    # The lock comes before any AWS call, so a second run of the stack stops without touching AWS.
+    stack = StackModule(
+        argument_spec=dict(
+            state=dict(type="str", choices=["present", "absent"], default="present"),
+            force=dict(type="bool", default=False),
+            ttl=dict(type="int", default=300),
+            token=dict(type="str", no_log=False),
+            holder_pid=dict(type="int", required=True),
+        ),
+        lock_first=True,
+    )
+    params, store, name = stack.params, stack.store, stack.stack_name
+    if stack.check_mode:
+        stack.module.exit_json(changed=False, skipped_lock=True, holder=store.read_lock(name), token="check-mode",
+                               **stack.stack_result())
+    if params["state"] == "absent":
+        stack.module.exit_json(changed=False, released=store.release_lock(name, params["token"]), **stack.stack_result())
+    try:
+        lock, warnings = store.acquire_lock(name, params["holder_pid"], force=params["force"], ttl=params["ttl"])
+    except LockHeld as e:
+        stack.fail(str(e), holder=e.holder)
+    except StateError as e:
+        stack.fail(str(e))
+    try:
+        stack.open()
+    except StackFailure as e:
+        store.release_lock(name, lock["token"])
+        stack.fail(str(e), **{k: v for k, v in e.details.items() if v is not None})
+    for warning in warnings:
+        stack.module.warn(warning)
+    stack.module.exit_json(changed=False, token=lock["token"], holder=lock, lock_warnings=warnings,
+                           account_id=stack.account_id, **stack.stack_result())
+
+
+if __name__ == "__main__":
+    main()

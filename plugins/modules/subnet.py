@@ -20,6 +20,12 @@ options:
     description: How many subnets to make, each in its own availability zone.
     type: int
     default: 2
+  availability_zones:
+    description:
+      - The zones to put the subnets in, in order (those that offer the instance type; the preflight module returns
+        them). By default, the first available zones of the region, by name.
+    type: list
+    elements: str
   subnet_ids:
     description: Existing public subnets of O(vpc_id) to reuse as they are.
     type: list
@@ -65,13 +71,14 @@ def main():
         argument_spec=dict(
             vpc_id=dict(type="str", required=True),
             az_count=dict(type="int", default=2),
+            availability_zones=dict(type="list", elements="str"),
             subnet_ids=dict(type="list", elements="str"),
         )
     )
     if stack.params["subnet_ids"]:
         subnet_ids, zones = subnet.reuse(stack, stack.params["vpc_id"], stack.params["subnet_ids"])
     else:
-        subnet_ids, zones = subnet.ensure(stack, stack.params["vpc_id"], stack.params["az_count"])
+        subnet_ids, zones = subnet.ensure(stack, stack.params["vpc_id"], stack.params["az_count"], stack.params["availability_zones"])
     stack.exit(subnet_ids=subnet_ids, availability_zones=zones)
 
 

@@ -110,8 +110,9 @@ class Emulator:
         self.iam = boto3.client("iam", region_name=REGION, endpoint_url=endpoint)
 
     def ami_id(self):
+        """An Amazon image for the x86_64 instance types the tests launch."""
         images = self.ec2.describe_images(Owners=["amazon"])["Images"]
-        return sorted(image["ImageId"] for image in images)[0]
+        return sorted(image["ImageId"] for image in images if image["Architecture"] == "x86_64")[0]
 
     def stack_resources(self, stack_name):
         """Everything of the stack the emulator holds, by type (terminated instances aside)."""
@@ -308,6 +309,7 @@ class UserNetwork:
                 VpcId=self.vpc_id, CidrBlock="{0}.{1}.0/24".format(cidr_prefix, index), AvailabilityZone=zone
             )["Subnet"]["SubnetId"]
             ec2.associate_route_table(RouteTableId=self.table_id, SubnetId=subnet_id)
+            ec2.modify_subnet_attribute(SubnetId=subnet_id, MapPublicIpOnLaunch={"Value": True})
             self.subnet_ids.append(subnet_id)
 
     @property

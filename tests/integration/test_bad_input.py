@@ -6,6 +6,7 @@ import os
 import pytest
 
 from tests.integration.conftest import UserNetwork
+from tests.support.fault_proxy import Rule
 
 pytestmark = pytest.mark.figure("5 bad input")
 
@@ -41,17 +42,52 @@ CASES = [
     ("on-failure", dict(on_failure="sometimes"), None, "on_failure"),
     ("negative-timeout", dict(instance_timeout=-5), None, "instance_timeout must be a positive number"),
     ("zero-azs", dict(az_count=0), None, "az_count must be between 1 and 6"),
-    ("zero-instances", dict(instance_count=0), None, "instance_count must be between 1 and 20"),
+    ("zero-instances", dict(instance_count=0), None, "instance_count must be 1, not 0"),
+    ("two-instances", dict(instance_count=2), None, "instance_count must be 1, not 2: the stack is single-node"),
+    ("no-allowed-cidrs", dict(allowed_cidrs=[]), None, "allowed_cidrs is empty, so nobody could reach the services on 443"),
+    ("tag-aws-prefix", dict(tags={"aws:team": "ai"}), None, "tags: key 'aws:team' uses the aws: prefix"),
+    ("tag-key-too-long", dict(tags={"k" * 129: "ai"}), None, "must be 1 to 128 characters"),
+    ("tag-characters", dict(tags={"team": "a;b"}), None, "tags: 'a;b' has characters AWS tags do not take"),
+    ("subnets-no-public-ip", "no_public_ip", None, "gives instances no public IPv4 address"),
+    ("image-arm64", "arm64_image", None, "is built for arm64, but the instance type runs x86_64"),
+    ("root-below-snapshot", "small_root", None, "GiB snapshot of ami_id"),
+    ("quota-zero", "quota_zero", None, "(L-34B43A08) is 0, but t3.medium needs 2"),
+    ("type-not-offered", "type_not_offered", None, "only 0 availability zone(s) of this region offer t3.medium"),
     ("instance-type", dict(instance_type="x9.huge"), None, "instance_type 'x9.huge' is not offered here"),
     ("image", dict(ami_id="ami-00000000"), None, "ami_id ami-00000000"),
     ("state-dir-unusable", "state_dir_is_a_file", None, "stacks cannot be created: Not a directory"),
 ]
 
 
+# The account's answers the emulator cannot give (Service Quotas is missing; offerings are always there).
+QUOTA_ZERO = json.dumps({"Quota": {"ServiceCode": "ec2", "QuotaCode": "L-34B43A08", "Value": 0.0}})
+NO_OFFERINGS = ('<DescribeInstanceTypeOfferingsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>r</requestId>'
+                '<instanceTypeOfferingSet/></DescribeInstanceTypeOfferingsResponse>')
+ACCOUNT_ANSWERS = {
+    "quota_zero": Rule("GetServiceQuota", respond=(200, QUOTA_ZERO, {"Content-Type": "application/x-amz-json-1.1"})),
+    "type_not_offered": Rule("DescribeInstanceTypeOfferings", respond=(200, NO_OFFERINGS, {"Content-Type": "text/xml"})),
+}
+
+
+def image_case(aws, kind):
+    """An arm64 image for the x86_64 t3.medium, or a root volume below the image's snapshot."""
+    images = aws.ec2.describe_images(Owners=["amazon"])["Images"]
+    if kind == "arm64_image":
+        return dict(ami_id=sorted(i["ImageId"] for i in images if i["Architecture"] == "arm64")[0])
+    ami_id = aws.ami_id()
+    image = next(i for i in images if i["ImageId"] == ami_id)
+    snapshot = next(m["Ebs"]["VolumeSize"] for m in image["BlockDeviceMappings"] if m["DeviceName"] == image["RootDeviceName"])
+    assert snapshot > 8
+    return dict(root_volume_size=snapshot - 1)
+
+
 def network_case(aws, kind):
     """Reuse vars for a user network that preflight must refuse."""
     ec2 = aws.ec2
     network = UserNetwork(ec2, "10.79")
+    if kind == "no_public_ip":
+        ec2.modify_subnet_attribute(SubnetId=network.subnet_ids[1], MapPublicIpOnLaunch={"Value": False})
+        return dict(vpc_id=network.vpc_id, subnet_ids=network.subnet_ids)
     if kind == "not_in_vpc":
         other = UserNetwork(ec2, "10.80")
         return dict(vpc_id=network.vpc_id, subnet_ids=[network.subnet_ids[0], other.subnet_ids[1]])
@@ -78,14 +114,18 @@ def test_bad_input_is_refused_before_any_change(aws, proxy, playbook, deploy_var
         blocker = tmp_path / "a-file"
         blocker.write_text("")
         variables["state_dir"] = str(blocker / "stacks")
-    elif isinstance(extra, str):
-        variables.update(network_case(aws, extra))
-    else:
+    elif extra in ("arm64_image", "small_root"):
+        variables.update(image_case(aws, extra))
+    elif isinstance(extra, dict):
         variables.update(extra)
+    elif extra not in ACCOUNT_ANSWERS:
+        variables.update(network_case(aws, extra))
     if "stack_name" not in extra and name == "name-missing":
         del variables["stack_name"]
     before = aws.stack_resources("ok-name")
     proxy.clear()
+    if isinstance(extra, str) and extra in ACCOUNT_ANSWERS:
+        proxy.add(ACCOUNT_ANSWERS[extra])
     run = playbook("deploy", env_changes=env_changes, **variables)
     assert run.rc != 0
     assert expected in run.output, run.output[-2500:]

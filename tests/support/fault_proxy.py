@@ -39,6 +39,10 @@ Rules (checked in the order added; the first matching rule that is not spent dec
   ``hook``: called with the Call once the rule has acted (after any forwarding), before the caller is answered:
   a test kills its client there, mid-call.
 
+Idempotency tokens, as AWS honours them and the emulator does not (/work/shared/aws-on-moto.md): a RunInstances
+whose ClientToken was already answered with success gets that same answer again, without reaching the emulator
+(``Call.injected`` is ``"replayed"``). So a retried launch whose first response was lost launches once, as on AWS.
+
 The call log (``proxy.calls``) holds a :class:`Call` per request in arrival order. ``Call.injected`` is None for
 untouched calls, else the error code (``error``, with or without ``forward_first``), ``"respond"``,
 ``"rewrite"`` or ``"delay"``. ``Call.status`` is the status the caller got (None while in flight).
@@ -117,6 +121,16 @@ QUERY_SERVICES = {
     "iam", "sts", "autoscaling", "elasticloadbalancing", "cloudformation", "rds", "sns", "ses", "elasticache",
     "redshift", "monitoring", "sdb", "elasticbeanstalk", "importexport", "neptune", "docdb",
 }
+
+
+# Operations whose ClientToken AWS honours and the emulator ignores.
+IDEMPOTENT_BY_TOKEN = ("RunInstances",)
+
+
+def client_token(operation, body):
+    if operation not in IDEMPOTENT_BY_TOKEN:
+        return None
+    return parse_qs(body.decode("utf-8", "replace")).get("ClientToken", [None])[0]
 
 
 def is_mutating(operation):
@@ -337,6 +351,7 @@ class FaultProxy:
         self._rules = []
         self._calls = []
         self._first_seen = {}
+        self._token_answers = {}
         self._server = _Server((host, port), self._make_handler())
         self.port = self._server.server_address[1]
         self.url = "http://%s:%d" % (host, self.port)
@@ -368,6 +383,7 @@ class FaultProxy:
             if calls:
                 self._calls.clear()
                 self._first_seen.clear()
+                self._token_answers.clear()
 
     def stop(self):
         self._server.shutdown()
@@ -443,6 +459,21 @@ class FaultProxy:
         finally:
             conn.close()
 
+    def _forward_once(self, call, method, path, headers, body):
+        """Forward, unless the call repeats an idempotency token already answered: then that answer again."""
+        token = client_token(call.operation, body)
+        with self._lock:
+            answered = self._token_answers.get((call.operation, token)) if token else None
+        if answered is not None:
+            call.injected = "replayed"
+            return answered
+        self._mark_forwarded(call.operation)
+        answer = self._forward(method, path, headers, body)
+        if token and answer[0] == 200:
+            with self._lock:
+                self._token_answers[(call.operation, token)] = answer
+        return answer
+
     def _handle(self, handler):
         method, path = handler.command, handler.path
         headers = dict(handler.headers.items())
@@ -456,8 +487,7 @@ class FaultProxy:
             if rule is not None and rule.delay:
                 time.sleep(rule.delay)
             if rule is None or (rule.respond is None and rule.error is None and rule.rewrite is None):
-                self._mark_forwarded(operation)
-                status, out_headers, out_body = self._forward(method, path, headers, body)
+                status, out_headers, out_body = self._forward_once(call, method, path, headers, body)
                 if rule is not None and rule.delay:
                     call.injected = "delay"
             elif rule.respond is not None:
@@ -469,8 +499,7 @@ class FaultProxy:
                 call.injected = "respond"
             elif rule.error is not None:
                 if rule.forward_first:
-                    self._mark_forwarded(operation)
-                    self._forward(method, path, headers, body)
+                    self._forward_once(call, method, path, headers, body)
                 status, err_headers, out_body = error_response(protocol, rule.error, rule.message, rule.status,
                                                                handler.headers)
                 out_headers = list(err_headers.items())

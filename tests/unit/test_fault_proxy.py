@@ -208,6 +208,19 @@ def test_forward_first_lost_response(proxy, client):
     assert proxy.calls[0].injected == "InternalError" and proxy.calls[0].status == 500
 
 
+def test_a_launch_token_answered_once_is_answered_the_same_again(proxy, client):
+    ec2 = client("ec2")
+    proxy.add(Rule("RunInstances", error="InternalError", status=500, forward_first=True, times=1))
+    with pytest.raises(ClientError):
+        ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1, ClientToken="same-launch")
+    retried = ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1, ClientToken="same-launch")
+    [reservation] = ec2.describe_instances()["Reservations"]
+    assert retried["Instances"][0]["InstanceId"] == reservation["Instances"][0]["InstanceId"]
+    assert [c.injected for c in proxy.calls if c.operation == "RunInstances"] == ["InternalError", "replayed"]
+    ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1, ClientToken="another-launch")
+    assert len(ec2.describe_instances()["Reservations"]) == 2
+
+
 def test_forward_first_efs(proxy, client):
     efs = client("efs")
     proxy.add(Rule("CreateFileSystem", error="InternalServerError", status=500, forward_first=True, times=1))

@@ -39,6 +39,7 @@ def ensure(network, fake_time):
             timeout=timeout, run_id="run-1", clock=fake_time.clock, sleep=fake_time.sleep, **kwargs
         )
 
+    run.subnet_ids = network["subnet_ids"]
     return run
 
 
@@ -104,13 +105,43 @@ def test_no_spot_capacity_falls_back_to_on_demand(stack, ensure, monkeypatch):
     assert stack.ledger.find("instance", result["id"])["lifecycle"] == "on-demand"
 
 
-def test_capacity_error_on_demand_fails(stack, ensure, monkeypatch):
-    spy_run_instances(monkeypatch, stack, [client_error("InsufficientInstanceCapacity", "RunInstances")])
+def test_capacity_error_on_demand_in_every_zone_fails(stack, ensure, monkeypatch):
+    calls = spy_run_instances(monkeypatch, stack, [client_error("InsufficientInstanceCapacity", "RunInstances")] * 2)
     with pytest.raises(StackFailure) as failure:
         ensure(stack, use_spot=False)
     assert failure.value.details["error_code"] == "InsufficientInstanceCapacity"
+    assert "every zone and market of the stack was refused" in str(failure.value)
+    assert [c["SubnetId"] for c in calls] == ensure.subnet_ids
     assert stack.ledger.entries("instance") == []
     assert stack.ledger.document["events"][-1]["outcome"] == "error"
+
+
+def test_spot_and_on_demand_refused_in_the_first_zone_lands_in_the_second(stack, ensure, monkeypatch):
+    refusals = [client_error("InsufficientInstanceCapacity", "RunInstances"), client_error("Unsupported", "RunInstances")]
+    calls = spy_run_instances(monkeypatch, stack, refusals)
+    [result] = ensure(stack)
+    first, second = ensure.subnet_ids
+    assert [(c["SubnetId"], "InstanceMarketOptions" in c) for c in calls] == [(first, True), (first, False), (second, True)]
+    assert len({c["ClientToken"] for c in calls}) == 3  # another market or zone is another launch
+    assert result["subnet_id"] == second and result["lifecycle"] == "spot"
+    entry = stack.ledger.find("instance", result["id"])
+    assert (entry["subnet_id"], entry["availability_zone"]) == (second, result["availability_zone"])
+    assert "InsufficientInstanceCapacity" in result["warnings"][0] and "Unsupported" in result["warnings"][1]
+
+
+@pytest.mark.parametrize("code", ["MaxSpotInstanceCountExceeded", "VcpuLimitExceeded"])
+def test_a_spot_limit_of_the_account_skips_spot_everywhere(stack, ensure, monkeypatch, code):
+    calls = spy_run_instances(monkeypatch, stack, [client_error(code, "RunInstances")])
+    [result] = ensure(stack)
+    assert [("InstanceMarketOptions" in c) for c in calls] == [True, False]
+    assert result["lifecycle"] == "on-demand" and code in result["warnings"][0]
+
+
+def test_an_account_limit_fails_at_once(stack, ensure, monkeypatch):
+    calls = spy_run_instances(monkeypatch, stack, [client_error("InstanceLimitExceeded", "RunInstances")])
+    with pytest.raises(StackFailure) as failure:
+        ensure(stack)
+    assert failure.value.details["error_code"] == "InstanceLimitExceeded" and len(calls) == 1
 
 
 PROFILE_ERROR = "Value (geusemaker-unit-us-east-1) for parameter iamInstanceProfile.name is invalid. Invalid IAM Instance Profile name"

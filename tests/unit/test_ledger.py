@@ -16,7 +16,7 @@ def test_new_ledger_is_saved_only_on_change(store):
     assert store.load("s1") is None
     ledger.record("vpc", "vpc-1", "created", key="vpc")
     saved = store.load("s1")
-    assert saved["schema_version"] == 1 and saved["region"] == "us-east-1" and saved["status"] == "deploying"
+    assert saved["schema_version"] == 2 and saved["region"] == "us-east-1" and saved["status"] == "deploying"
     assert saved["resources"] == [
         {"type": "vpc", "id": "vpc-1", "provenance": "created", "region": "us-east-1", "key": "vpc", "status": "present"}
     ]
@@ -124,3 +124,29 @@ def test_failure_record_from_a_task_result():
     assert len(record["error_message"]) == 1000 and record["at"].endswith("Z")
     bare = failure_record(None, None, critical=False)
     assert (bare["task"], bare["error_message"], bare["critical"], bare["error_code"]) == ("unknown", "unknown error", False, None)
+
+
+def test_a_document_of_the_previous_schema_is_migrated_on_read(store):
+    store.save("s1", {"schema_version": 1, "stack_name": "s1", "region": "us-east-1", "status": "deployed",
+                      "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
+                      "resources": [{"type": "vpc", "id": "vpc-1", "provenance": "created", "status": "present"}],
+                      "events": [], "failure": None})
+    ledger = Ledger.open(store, "s1", "us-east-1")
+    assert ledger.document["schema_version"] == 2 and ledger.document["account_id"] is None
+    assert ledger.find("vpc", "vpc-1")["status"] == "present"
+    ledger.pin_account("123456789012", "aws")  # the first run that saves pins the account
+    ledger.set_status("deploying")
+    saved = store.load("s1")
+    assert (saved["schema_version"], saved["account_id"], saved["partition"]) == (2, "123456789012", "aws")
+
+
+def test_the_account_is_pinned_and_another_is_refused_naming_both(store):
+    ledger = Ledger.open(store, "s1", "us-east-1")
+    ledger.pin_account("123456789012", "aws")
+    ledger.record("vpc", "vpc-1", "created")
+    again = Ledger.open(store, "s1", "us-east-1")
+    again.pin_account("123456789012", "aws")
+    with pytest.raises(LedgerError, match="recorded in AWS account 123456789012 .aws., but these credentials act in account "
+                                          "111111111111"):
+        again.pin_account("111111111111", "aws")
+    assert store.load("s1")["account_id"] == "123456789012"

@@ -29,6 +29,7 @@ def ingress(ec2, group_id):
     rules = set()
     for permission in group["IpPermissions"]:
         rules |= {(permission["FromPort"], r["CidrIp"]) for r in permission.get("IpRanges", [])}
+        rules |= {(permission["FromPort"], "v6 " + r["CidrIpv6"]) for r in permission.get("Ipv6Ranges", [])}
         rules |= {(permission["FromPort"], r["GroupId"]) for r in permission.get("UserIdGroupPairs", [])}
     return rules
 
@@ -188,3 +189,23 @@ def test_delete_exists_discover(stack):
             assert not kind.exists(clients, entry)
     assert not internet_gateway.discover(clients, "unit", "us-east-1")
     vpc.delete(clients, stack.ledger.find("vpc", built["vpc_id"]))
+
+
+def test_ipv6_sources_become_ipv6_rules_and_converge(make_stack):
+    built = build(make_stack(), allowed=("203.0.113.0/24", "2001:DB8::/32"), ssh=("2001:db8:1::/48",))
+    ec2 = make_stack().clients.ec2
+    assert ingress(ec2, built["group_id"]) == {(443, "203.0.113.0/24"), (443, "v6 2001:db8::/32"), (22, "v6 2001:db8:1::/48"),
+                                               (2049, built["group_id"])}
+    again = make_stack()
+    security_group.ensure(again, built["vpc_id"], ["203.0.113.0/24", "2001:db8::/32"], ["2001:db8:1::/48"])
+    assert not again.changed  # the same block, written another way, is no change
+    security_group.ensure(again, built["vpc_id"], ["203.0.113.0/24"], [])
+    assert ingress(ec2, built["group_id"]) == {(443, "203.0.113.0/24"), (2049, built["group_id"])}
+
+
+def test_subnets_go_to_the_zones_asked_for(stack):
+    vpc_id = vpc.ensure(stack, "10.9.0.0/16")
+    subnet_ids, zones = subnet.ensure(stack, vpc_id, 2, ["us-east-1f", "us-east-1c"])
+    assert zones == ["us-east-1f", "us-east-1c"]
+    described = stack.clients.ec2.describe_subnets(SubnetIds=subnet_ids)["Subnets"]
+    assert {s["SubnetId"]: s["AvailabilityZone"] for s in described} == dict(zip(subnet_ids, zones))

@@ -1,0 +1,196 @@
+"""Preflight: inputs refused with what to do, and the account's limits read before anything is created."""
+
+import pytest
+
+from ansible_collections.geusemaker.stack.plugins.module_utils import preflight
+from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import stack_name_problem
+from tests.support.aws_calls import always, answer_in_turn, client_error, on_call
+from tests.unit.conftest import make_clients
+
+GOOD = dict(vpc_cidr="10.42.0.0/16", rollback_timeout=900, instance_timeout=600, health_check_timeout=900, az_count=2,
+            instance_count=1, allowed_cidrs=["203.0.113.0/24"], ssh_cidrs=[], health_check=True, tags={"team": "ai"},
+            instance_type="t3.medium", use_spot=True, ami_id=None, root_volume_size=None, key_name=None, vpc_id=None,
+            subnet_ids=[], security_group_id=None)
+
+
+def problems_of(**changes):
+    return preflight.input_problems(dict(GOOD, **changes))
+
+
+def test_good_inputs_pass():
+    assert problems_of() == ([], [])
+
+
+@pytest.mark.parametrize("name", ["ab", "a" * 33, "Bad-Name", "1stack", "../x", "ok;rm -rf /", "", None, "with space"])
+def test_stack_names_outside_the_rule_are_refused(name):
+    assert "is invalid: use 3 to 32 lowercase letters" in stack_name_problem(name)
+
+
+@pytest.mark.parametrize("name", ["abc", "a" * 32, "demo-2", "x9-y"])
+def test_stack_names_inside_the_rule_pass(name):
+    assert stack_name_problem(name) is None
+
+
+def test_ipv6_blocks_are_cidrs_too():
+    assert problems_of(allowed_cidrs=["2001:db8::/32"], ssh_cidrs=["2001:db8:1::/48"]) == ([], [])
+
+
+@pytest.mark.parametrize("option, cidr, port", [("allowed_cidrs", "0.0.0.0/0", 443), ("allowed_cidrs", "::/0", 443),
+                                                ("ssh_cidrs", "0.0.0.0/0", 22), ("ssh_cidrs", "::/0", 22)])
+def test_the_whole_internet_is_allowed_with_a_warning(option, cidr, port):
+    problems, warnings = problems_of(**{option: [cidr] + (GOOD[option] if option == "allowed_cidrs" else [])})
+    assert problems == [] and warnings == ["{0} has {1}: port {2} is open to the whole internet".format(option, cidr, port)]
+
+
+def test_no_allowed_cidr_while_the_health_check_is_on_is_refused_with_the_fix():
+    [problem], _unused = problems_of(allowed_cidrs=[])
+    assert "allowed_cidrs is empty" in problem and "203.0.113.10/32" in problem and "health_check=false" in problem
+    assert problems_of(allowed_cidrs=[], health_check=False) == ([], [])
+
+
+@pytest.mark.parametrize("tags, message", [
+    ({"aws:owner": "x"}, "uses the aws: prefix"),
+    ({"k" * 129: "x"}, "must be 1 to 128 characters"),
+    ({"": "x"}, "must be 1 to 128 characters"),
+    ({"team": "v" * 257}, "longer than 256 characters"),
+    ({"team<": "x"}, "has characters AWS tags do not take"),
+    ({"team": "a;b"}, "has characters AWS tags do not take"),
+    ({"geusemaker:stack": "other"}, "is the stack's own ownership tag"),
+    ({"t{0}".format(i): "x" for i in range(48)}, "48 tags, but AWS allows 47"),
+])
+def test_tags_follow_aws_rules(tags, message):
+    problems, _unused = problems_of(tags=tags)
+    assert any(message in problem for problem in problems), problems
+
+
+def test_tags_aws_accepts_pass():
+    assert problems_of(tags={"Cost Center": "ai-42", "owner": "me@example.com", "path": "/a/b:c=d+e_f.g"}) == ([], [])
+
+
+def test_more_than_one_instance_is_refused_while_single_node():
+    [problem], _unused = problems_of(instance_count=2)
+    assert "instance_count must be 1, not 2: the stack is single-node" in problem
+
+
+def test_the_cost_estimate_comes_from_the_registry():
+    assert preflight.estimated_cost("g4dn.xlarge", 1).startswith("about USD 0.526/hour for 1 x g4dn.xlarge")
+
+
+# The account, on the in-process emulator.
+
+
+@pytest.fixture
+def clients(aws):
+    return make_clients()
+
+
+def account(clients, **changes):
+    if "ami_id" not in changes:
+        changes["ami_id"] = image(clients)
+    return preflight.account_problems(clients, dict(GOOD, **changes))
+
+
+def image(clients, architecture="x86_64", snapshot_gib=75):
+    ec2 = clients.ec2
+    for item in ec2.describe_images(Owners=["amazon"])["Images"]:
+        root = next((m for m in item.get("BlockDeviceMappings", []) if m.get("DeviceName") == item.get("RootDeviceName")), {})
+        if item.get("Architecture") == architecture and (root.get("Ebs") or {}).get("VolumeSize", 0) <= snapshot_gib:
+            return item["ImageId"]
+    raise AssertionError("no {0} image in the emulator".format(architecture))
+
+
+def test_a_good_account_gives_the_zones_that_offer_the_type_and_a_root_size(clients):
+    facts, problems, warnings = account(clients)
+    assert problems == []
+    zones = facts["availability_zones"]
+    assert len(zones) == 2 and zones == sorted(zones)
+    assert facts["architecture"] == "x86_64" and facts["root_volume_size"] == 75
+    # Service Quotas is not on the emulator: the run is warned and goes on.
+    assert len(warnings) == 1 and "L-34B43A08 or L-1216C47A cannot be read" in warnings[0]
+
+
+def test_zones_are_chosen_among_those_that_offer_the_type(clients):
+    offered = [{"Location": "us-east-1f", "LocationType": "availability-zone", "InstanceType": "t3.medium"},
+               {"Location": "us-east-1c", "LocationType": "availability-zone", "InstanceType": "t3.medium"}]
+    answer_in_turn(clients.ec2, "DescribeInstanceTypeOfferings", [{"InstanceTypeOfferings": offered}])
+    facts, problems, _unused = account(clients)
+    assert problems == [] and facts["availability_zones"] == ["us-east-1c", "us-east-1f"]
+
+
+def test_a_type_offered_in_fewer_zones_than_az_count_is_refused(clients):
+    answer_in_turn(clients.ec2, "DescribeInstanceTypeOfferings", [{"InstanceTypeOfferings": [
+        {"Location": "us-east-1a", "LocationType": "availability-zone", "InstanceType": "t3.medium"}]}])
+    _unused, problems, _warned = account(clients)
+    assert problems == ["az_count is 2, but only 1 availability zone(s) of this region offer t3.medium (us-east-1a): lower "
+                        "az_count or choose another instance_type or region"]
+
+
+@pytest.mark.parametrize("use_spot, codes", [(True, ["L-34B43A08", "L-1216C47A"]), (False, ["L-1216C47A"])])
+def test_a_quota_below_the_vcpus_needed_is_refused_with_its_code_and_the_fix(clients, use_spot, codes):
+    asked = answer_in_turn(clients.service_quotas, "GetServiceQuota",
+                           [{"Quota": {"QuotaCode": code, "Value": 0.0}} for code in codes])
+    _unused, problems, _warned = account(clients, use_spot=use_spot)
+    assert [call["QuotaCode"] for call in asked] == codes
+    assert len(problems) == len(codes)
+    for problem, code in zip(problems, codes):
+        assert "({0}) is 0, but t3.medium needs 2".format(code) in problem
+        assert "request-service-quota-increase --service-code ec2 --quota-code {0} --desired-value 2".format(code) in problem
+
+
+def test_spot_short_but_on_demand_enough_passes(clients):
+    answer_in_turn(clients.service_quotas, "GetServiceQuota",
+                   [{"Quota": {"Value": 0.0}}, {"Quota": {"Value": 64.0}}])
+    assert account(clients)[1:] == ([], [])
+
+
+def test_a_gpu_type_uses_the_g_and_vt_quotas():
+    assert preflight.quota_family("g4dn.xlarge") == "G and VT" and preflight.VCPU_QUOTAS["G and VT"] == ("L-DB2E81BA", "L-3819A6DF")
+    assert preflight.quota_family("vt1.3xlarge") == "G and VT"
+    assert preflight.quota_family("p4d.24xlarge") == "P"
+    assert preflight.quota_family("inf2.xlarge") is None
+
+
+def test_an_unknown_family_is_a_warning(clients):
+    assert preflight.quota_problems(clients.service_quotas, "inf2.xlarge", 4, True) == (
+        [], ["the vCPU quota of inf2.xlarge instances is not checked; make sure it covers 4 vCPUs"])
+
+
+def test_an_image_for_another_architecture_is_refused(clients):
+    _unused, problems, _warned = account(clients, ami_id=image(clients, "arm64"))
+    assert len(problems) == 1 and "is built for arm64, but the instance type runs x86_64" in problems[0]
+
+
+def test_the_root_volume_follows_a_larger_snapshot_and_a_smaller_size_is_refused(clients):
+    ami_id = image(clients)
+    answer_in_turn(clients.ec2, "DescribeImages", [{"Images": [{
+        "ImageId": ami_id, "Architecture": "x86_64", "RootDeviceName": "/dev/xvda",
+        "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 120}}]}]}])
+    facts, problems, _warned = account(clients, ami_id=ami_id)
+    assert problems == [] and facts["root_volume_size"] == 120
+    _unused, problems, _warned = account(clients, ami_id=ami_id, root_volume_size=100)
+    assert problems == ["root_volume_size 100 GiB is smaller than the 120 GiB snapshot of ami_id {0}: use at least 120".format(ami_id)]
+
+
+def test_an_unknown_type_is_refused(clients):
+    on_call(clients.ec2, "DescribeInstanceTypes", always(client_error("InvalidInstanceType", "DescribeInstanceTypes")))
+    _unused, problems, _warned = account(clients)
+    assert problems == ["instance_type 't3.medium' is not offered here: InvalidInstanceType"]
+
+
+def test_a_reused_subnet_without_public_addresses_is_refused_with_the_fix(clients):
+    ec2 = clients.ec2
+    vpc_id = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
+    table = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    subnets = []
+    for index, zone in enumerate(("us-east-1a", "us-east-1b")):
+        subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.9.{0}.0/24".format(index), AvailabilityZone=zone)["Subnet"]["SubnetId"]
+        ec2.associate_route_table(RouteTableId=table, SubnetId=subnet_id)
+        subnets.append(subnet_id)
+    ec2.modify_subnet_attribute(SubnetId=subnets[0], MapPublicIpOnLaunch={"Value": True})
+    facts, problems, _warned = account(clients, vpc_id=vpc_id, subnet_ids=subnets)
+    assert len(problems) == 1 and "subnet {0} gives instances no public IPv4 address".format(subnets[1]) in problems[0]
+    assert "modify-subnet-attribute --subnet-id {0} --map-public-ip-on-launch".format(subnets[1]) in problems[0]
+    assert facts["availability_zones"] == ["us-east-1a", "us-east-1b"]
