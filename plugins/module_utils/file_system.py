@@ -4,12 +4,13 @@
 
 """EFS file system: adopt by CreationToken or create encrypted and tagged, wait until available; delete."""
 
+import json
 import time
 
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list, boto3_tag_list_to_ansible_dict
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.aws import AWS_ERRORS, is_boto3_error_code, list_all
-from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import STACK_TAG, efs_creation_token
+from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import STACK_TAG, efs_creation_token, is_planned
 from ansible_collections.geusemaker.stack.plugins.module_utils.polling import PollTimeout, poll_until
 
 KEY = "file-system"
@@ -115,6 +116,50 @@ def ensure(stack, timeout=300, clock=time.monotonic, sleep=time.sleep):
     if found.get("LifeCycleState") != "available" and not stack.check_mode:
         found = wait_available(stack, file_system_id, deadline, clock, sleep)
     return file_system_id, found.get("FileSystemArn")
+
+
+CLIENT_ACTIONS = ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite", "elasticfilesystem:ClientRootAccess"]
+
+
+def client_policy(file_system_arn, role_arn):
+    """The file system policy: no connection without TLS, and only the stack's role, through a mount target, with
+    IAM authorization (a client without IAM is anonymous and matches no Allow)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "RefuseWithoutTls", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "*", "Resource": file_system_arn,
+             "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
+            {"Sid": "OnlyTheStacksRole", "Effect": "Allow", "Principal": {"AWS": role_arn}, "Action": CLIENT_ACTIONS,
+             "Resource": file_system_arn, "Condition": {"Bool": {"elasticfilesystem:AccessedViaMountTarget": "true"}}},
+        ],
+    }
+
+
+def current_policy(efs, file_system_id):
+    """The file system's policy as a dict, or None when it has none."""
+    try:
+        return json.loads(efs.describe_file_system_policy(aws_retry=True, FileSystemId=file_system_id)["Policy"])
+    except is_boto3_error_code("PolicyNotFound"):
+        return None
+
+
+def ensure_client_policy(stack, file_system_id, file_system_arn, role_arn):
+    """Put the client policy where the file system's differs. True when it changed (or would, in check mode)."""
+    if is_planned(file_system_id) or is_planned(role_arn):
+        stack.changed = True
+        return True
+    efs = stack.clients.efs
+    wanted = client_policy(file_system_arn, role_arn)
+    with stack.aws_call("cannot read the policy of EFS file system {0}".format(file_system_id), "file_system", file_system_id,
+                        action="find"):
+        if current_policy(efs, file_system_id) == wanted:
+            return False
+    stack.changed = True
+    if not stack.check_mode:
+        with stack.aws_call("cannot set the policy of EFS file system {0}".format(file_system_id), "file_system", file_system_id,
+                            action="modify"):
+            efs.put_file_system_policy(aws_retry=True, FileSystemId=file_system_id, Policy=json.dumps(wanted))
+    return True
 
 
 def delete(clients, entry):

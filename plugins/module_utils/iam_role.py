@@ -4,8 +4,10 @@
 
 """IAM role of the stack's instances: deterministic name iam_name(stack, region) under IAM_PATH.
 
-It carries the SSM managed-instance policy and one inline policy that reads the stack's parameters
-and mounts its file system.
+Least privilege: one inline policy and no attached managed policy (AWS's AmazonSSMManagedInstanceCore would
+let the instance read every SSM parameter of the region). The role may read exactly the stack's parameters,
+decrypt them only through SSM, mount and write exactly the stack's file system, and register with Session
+Manager. A managed policy found attached is detached.
 """
 
 import json
@@ -24,40 +26,53 @@ ASSUME_ROLE_POLICY = {
         {"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"},
     ],
 }
-MANAGED_POLICIES = ("arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore",)
 INLINE_POLICY_NAME = "geusemaker-stack"
+# What Session Manager needs on the instance, written out instead of AmazonSSMManagedInstanceCore.
+SESSION_MANAGER_ACTIONS = [
+    "ssm:UpdateInstanceInformation",
+    "ssmmessages:CreateControlChannel",
+    "ssmmessages:CreateDataChannel",
+    "ssmmessages:OpenControlChannel",
+    "ssmmessages:OpenDataChannel",
+    "ec2messages:AcknowledgeMessage",
+    "ec2messages:DeleteMessage",
+    "ec2messages:FailMessage",
+    "ec2messages:GetEndpoint",
+    "ec2messages:GetMessages",
+    "ec2messages:SendReply",
+]
 
 
-def inline_policy(stack_name, region, file_system_arn=None):
-    parameters = "arn:aws:ssm:{0}:*:parameter/geusemaker/{1}".format(region, stack_name)
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "ReadStackParameters",
-                "Effect": "Allow",
-                "Action": ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"],
-                "Resource": [parameters, parameters + "/*"],
+def inline_policy(stack_name, region, file_system_arn=None, account_id=None, partition="aws"):
+    """The role's one policy. Without ``file_system_arn`` (a role made before its file system) it mounts nothing."""
+    parameters = "arn:{0}:ssm:{1}:{2}:parameter/geusemaker/{3}".format(partition, region, account_id or "*", stack_name)
+    statements = [
+        {
+            "Sid": "ReadStackParameters",
+            "Effect": "Allow",
+            "Action": ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"],
+            "Resource": [parameters, parameters + "/*"],
+        },
+        {
+            "Sid": "DecryptStackParametersThroughSsm",
+            "Effect": "Allow",
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+            "Condition": {
+                "StringEquals": {"kms:ViaService": "ssm.{0}.amazonaws.com".format(region)},
+                "StringLike": {"kms:EncryptionContext:PARAMETER_ARN": parameters + "/*"},
             },
-            {
-                "Sid": "DecryptStackParameters",
-                "Effect": "Allow",
-                "Action": "kms:Decrypt",
-                "Resource": "*",
-                "Condition": {"StringEquals": {"kms:ViaService": "ssm.{0}.amazonaws.com".format(region)}},
-            },
-            {
-                "Sid": "MountStackFileSystem",
-                "Effect": "Allow",
-                "Action": [
-                    "elasticfilesystem:ClientMount",
-                    "elasticfilesystem:ClientWrite",
-                    "elasticfilesystem:ClientRootAccess",
-                ],
-                "Resource": file_system_arn or "*",
-            },
-        ],
-    }
+        },
+        {"Sid": "SessionManager", "Effect": "Allow", "Action": SESSION_MANAGER_ACTIONS, "Resource": "*"},
+    ]
+    if file_system_arn:
+        statements.append({
+            "Sid": "MountStackFileSystem",
+            "Effect": "Allow",
+            "Action": ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite", "elasticfilesystem:ClientRootAccess"],
+            "Resource": file_system_arn,
+        })
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 def as_document(policy):
@@ -95,18 +110,18 @@ def current_inline_policy(iam, name):
 
 
 def converge(stack, name, file_system_arn=None):
-    """Attach the managed policies and put the inline policy where they differ. True when something changed
-    (or, in check mode, would change)."""
+    """Make the role's policies exactly the inline one: detach any managed policy, put the inline policy where it
+    differs. True when something changed (or, in check mode, would change)."""
     iam = stack.clients.iam
-    wanted = inline_policy(stack.stack_name, stack.region, file_system_arn)
+    wanted = inline_policy(stack.stack_name, stack.region, file_system_arn, stack.account_id, stack.partition)
     with stack.aws_call("cannot read the policies of IAM role {0}".format(name), TYPE, name, action="find"):
-        missing = [arn for arn in MANAGED_POLICIES if arn not in attached_policies(iam, name)]
+        extra = attached_policies(iam, name)
         stale = current_inline_policy(iam, name) != wanted
-    if stack.check_mode or not (missing or stale):
-        return bool(missing or stale)
+    if stack.check_mode or not (extra or stale):
+        return bool(extra or stale)
     with stack.aws_call("cannot set the policies of IAM role {0}".format(name), TYPE, name, action="update"):
-        for arn in missing:
-            iam.attach_role_policy(aws_retry=True, RoleName=name, PolicyArn=arn)
+        for arn in extra:
+            iam.detach_role_policy(aws_retry=True, RoleName=name, PolicyArn=arn)
         if stale:
             iam.put_role_policy(aws_retry=True, RoleName=name, PolicyName=INLINE_POLICY_NAME, PolicyDocument=json.dumps(wanted))
     return True

@@ -27,6 +27,8 @@ DEFAULT_ROOT_DEVICE = "/dev/xvda"
 POLL_INTERVAL = 2
 PROFILE_PROPAGATION_LIMIT = 60
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
+# IMDSv2 only, one hop: a container on the bridge network (one hop more) cannot reach the role's credentials.
+METADATA_OPTIONS = {"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 1}
 INVALID_IMAGE_CODES = ("InvalidAMIID.NotFound", "InvalidAMIID.Malformed", "InvalidAMIID.Unavailable")
 # Why a launch is refused, and what follows: no capacity for that market in that zone (try the next market or
 # zone), or a limit of the whole account for that market (skip the market everywhere), or of the whole account.
@@ -129,7 +131,7 @@ def launch_parameters(stack, key, subnet_id, spec, device_name, market):
         SecurityGroupIds=[spec["security_group_id"]],
         IamInstanceProfile={"Name": spec["instance_profile_name"]},
         UserData=spec["user_data"],
-        MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 2},
+        MetadataOptions=dict(METADATA_OPTIONS),
         BlockDeviceMappings=[
             {
                 "DeviceName": device_name,
@@ -147,6 +149,18 @@ def launch_parameters(stack, key, subnet_id, spec, device_name, market):
             "SpotOptions": {"SpotInstanceType": "one-time", "InstanceInterruptionBehavior": "terminate"},
         }
     return params
+
+
+def converge_metadata_options(stack, item):
+    """An adopted instance gets IMDSv2 and one hop too (it may come from an older deploy)."""
+    current = item.get("MetadataOptions") or {}
+    if all(current.get(option) == value for option, value in METADATA_OPTIONS.items()):
+        return
+    stack.changed = True
+    if not stack.check_mode:
+        with stack.aws_call("cannot set the metadata options of {0}".format(item["InstanceId"]), "instance", item["InstanceId"],
+                            action="modify"):
+            stack.clients.ec2.modify_instance_metadata_options(aws_retry=True, InstanceId=item["InstanceId"], **METADATA_OPTIONS)
 
 
 def is_profile_not_visible(error):
@@ -254,6 +268,7 @@ def ensure(stack, count, instance_type, ami_id, subnet_ids, security_group_id, i
                          instance_profile=profile_name_of(found), lifecycle=lifecycle_of(found),
                          instance_type=found.get("InstanceType"))
             result = dict(summary(found), warnings=[])
+            converge_metadata_options(stack, found)
             if found["State"]["Name"] in ("pending", "running"):
                 waiting.append(found["InstanceId"])
             else:

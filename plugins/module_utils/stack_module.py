@@ -75,6 +75,9 @@ class StackContext:
         self.params = params or {}
         self.changed = False
         self.planned = []
+        # The caller's account, once known (StackModule pins it); policies name it when they can.
+        self.account_id = None
+        self.partition = "aws"
 
     def tags(self, key):
         return ownership_tags(self.stack_name, key, self.user_tags)
@@ -184,7 +187,6 @@ class StackModule(StackContext):
             self.store = open_store(self.location)
         except StateError as e:
             self.fail(str(e))
-        self.account_id = self.partition = None
         clients = Clients(lambda service: self.module.client(service, retry_decorator=retry_decorator()))
         super().__init__(params["stack_name"], region, None, clients, self.module.check_mode, params.get("tags"), params)
         if not lock_first:

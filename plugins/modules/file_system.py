@@ -11,11 +11,17 @@ description:
   - Adopts the EFS file system whose CreationToken is C(geusemaker-<stack_name>-<region>), or creates it encrypted,
     general purpose and bursting, tagged at birth, then waits until it is available.
   - The file system is recorded in the stack state as soon as the create call returns, before the wait.
+  - With O(client_role_arn), its file system policy is made exactly this - no connection without TLS
+    (C(aws:SecureTransport)), and only that role may mount, write and act as root, through a mount target, with IAM
+    authorization (C(mount -t efs -o tls,iam)); a client without IAM matches no Allow.
 options:
   timeout:
     description: Seconds to wait for the file system to become available.
     type: int
     default: 300
+  client_role_arn:
+    description: The IAM role the stack's instances use; the only one the file system policy lets in.
+    type: str
 author:
   - GeuseMaker developers (@michael-pittman)
 extends_documentation_fragment:
@@ -55,9 +61,12 @@ def main():
     stack = StackModule(
         argument_spec=dict(
             timeout=dict(type="int", default=300),
+            client_role_arn=dict(type="str"),
         )
     )
     file_system_id, file_system_arn = file_system.ensure(stack, timeout=stack.params["timeout"])
+    if stack.params["client_role_arn"]:
+        file_system.ensure_client_policy(stack, file_system_id, file_system_arn, stack.params["client_role_arn"])
     stack.exit(file_system_id=file_system_id, file_system_arn=file_system_arn)
 
 

@@ -2,6 +2,7 @@
 
 import base64
 import gzip
+import json
 import os
 import stat
 import subprocess
@@ -51,6 +52,11 @@ def assert_wiring(aws, held):
     assert [g["GroupId"] for g in instance["SecurityGroups"]] == [group["GroupId"]]
     assert instance["IamInstanceProfile"]["Arn"].endswith("/geusemaker/" + held["instance_profile"][0])
     assert instance["MetadataOptions"]["HttpTokens"] == "required"
+    assert instance["MetadataOptions"]["HttpPutResponseHopLimit"] == 1
+    role = aws.iam.get_role(RoleName=held["iam_role"][0])["Role"]
+    assert aws.iam.list_attached_role_policies(RoleName=role["RoleName"])["AttachedPolicies"] == []
+    policy = json.loads(aws.efs.describe_file_system_policy(FileSystemId=held["file_system"][0])["Policy"])
+    assert [s["Principal"] for s in policy["Statement"]] == [{"AWS": "*"}, {"AWS": role["Arn"]}]
 
 
 def assert_user_data(aws, instance_id, secrets, tmp_path):

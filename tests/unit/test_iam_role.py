@@ -36,12 +36,15 @@ def foreign_role(iam, path=IAM_PATH, tags=None):
 
 
 def test_inline_policy_scopes():
-    policy = iam_role.inline_policy("unit", "eu-west-1", FS_ARN)
+    policy = iam_role.inline_policy("unit", "eu-west-1", FS_ARN, "123456789012")
     statements = {s["Sid"]: s for s in policy["Statement"]}
-    assert "arn:aws:ssm:eu-west-1:*:parameter/geusemaker/unit/*" in statements["ReadStackParameters"]["Resource"]
-    assert statements["DecryptStackParameters"]["Condition"] == {"StringEquals": {"kms:ViaService": "ssm.eu-west-1.amazonaws.com"}}
+    assert "arn:aws:ssm:eu-west-1:123456789012:parameter/geusemaker/unit/*" in statements["ReadStackParameters"]["Resource"]
+    assert statements["DecryptStackParametersThroughSsm"]["Condition"] == {
+        "StringEquals": {"kms:ViaService": "ssm.eu-west-1.amazonaws.com"},
+        "StringLike": {"kms:EncryptionContext:PARAMETER_ARN": "arn:aws:ssm:eu-west-1:123456789012:parameter/geusemaker/unit/*"}}
     assert statements["MountStackFileSystem"]["Resource"] == FS_ARN
-    assert {s["Sid"]: s for s in iam_role.inline_policy("unit", "eu-west-1")["Statement"]}["MountStackFileSystem"]["Resource"] == "*"
+    # Without its file system the role mounts nothing (no "*").
+    assert "MountStackFileSystem" not in {s["Sid"] for s in iam_role.inline_policy("unit", "eu-west-1")["Statement"]}
 
 
 def test_as_document_decodes_strings():
@@ -59,7 +62,7 @@ def test_creates_tagged_role_with_policies_and_records_it(stack, store):
     tags = {t["Key"]: t["Value"] for t in role["Tags"]}
     assert tags[STACK_TAG] == "unit" and tags[KEY_TAG] == "role"
     assert iam_role.as_document(role["AssumeRolePolicyDocument"]) == iam_role.ASSUME_ROLE_POLICY
-    assert attached(iam) == [SSM_CORE]
+    assert attached(iam) == []
     assert inline(iam) == iam_role.inline_policy("unit", "us-east-1", FS_ARN)
     saved = store.load("unit")
     assert [(r["type"], r["id"], r["provenance"], r["key"]) for r in saved["resources"]] == [("iam_role", NAME, "created", "role")]
@@ -83,14 +86,14 @@ def test_lost_ledger_adopts(make_stack, store):
     assert store.load("unit")["resources"][0]["provenance"] == "adopted"
 
 
-def test_converge_reattaches_and_rewrites(make_stack):
+def test_converge_detaches_managed_policies_and_rewrites(make_stack):
     iam_role.ensure(make_stack(), FS_ARN)
     iam = make_stack().clients.iam
-    iam.detach_role_policy(RoleName=NAME, PolicyArn=SSM_CORE)
+    iam.attach_role_policy(RoleName=NAME, PolicyArn=SSM_CORE)  # as an older deploy left it
     again = make_stack()
     iam_role.ensure(again, FS_ARN)
     assert again.changed
-    assert attached(iam) == [SSM_CORE]
+    assert attached(iam) == []
     # a different file system changes the inline policy
     other = make_stack()
     iam_role.ensure(other, None)
@@ -101,12 +104,12 @@ def test_converge_reattaches_and_rewrites(make_stack):
 def test_check_mode_on_existing_role_reports_drift_without_fixing(make_stack):
     iam_role.ensure(make_stack(), FS_ARN)
     iam = make_stack().clients.iam
-    iam.detach_role_policy(RoleName=NAME, PolicyArn=SSM_CORE)
+    iam.attach_role_policy(RoleName=NAME, PolicyArn=SSM_CORE)
     check = make_stack(check_mode=True)
     assert iam_role.ensure(check, FS_ARN)[0] == NAME
     assert check.changed
-    assert attached(iam) == []
-    iam.attach_role_policy(RoleName=NAME, PolicyArn=SSM_CORE)
+    assert attached(iam) == [SSM_CORE]
+    iam.detach_role_policy(RoleName=NAME, PolicyArn=SSM_CORE)
     clean = make_stack(check_mode=True)
     iam_role.ensure(clean, FS_ARN)
     assert not clean.changed
@@ -142,7 +145,7 @@ def test_lost_response_entity_already_exists_records_created(stack, store):
     name, arn = iam_role.ensure(stack)
     assert arn.endswith("/geusemaker/" + NAME)
     assert store.load("unit")["resources"][0]["provenance"] == "created"
-    assert attached(stack.clients.iam) == [SSM_CORE]
+    assert inline(stack.clients.iam) == iam_role.inline_policy("unit", "us-east-1")
 
 
 def test_already_exists_but_foreign_fails(stack, monkeypatch):
@@ -169,7 +172,7 @@ def test_create_failure_is_logged(stack):
 @pytest.mark.parametrize("operation,message", [
     ("get_role", "cannot look up IAM role"),
     ("list_attached_role_policies", "cannot read the policies"),
-    ("attach_role_policy", "cannot set the policies"),
+    ("put_role_policy", "cannot set the policies"),
 ])
 def test_other_errors_fail(stack, operation, message):
     on_call(stack.clients.iam, operation, always(client_error("AccessDenied", operation)))

@@ -62,7 +62,7 @@ def test_launches_spot_with_the_expected_parameters(stack, store, ensure, networ
     assert result["public_ip"] and result["private_ip"] and result["availability_zone"]
     assert result["warnings"] == []
     assert found["MetadataOptions"]["HttpTokens"] == "required"
-    assert found["MetadataOptions"]["HttpPutResponseHopLimit"] == 2
+    assert found["MetadataOptions"]["HttpPutResponseHopLimit"] == 1  # containers, one hop further, cannot reach the role's credentials
     assert found["IamInstanceProfile"]["Arn"].endswith("/" + PROFILE)
     assert found["KeyName"] == "ops"
     assert [g["GroupId"] for g in found["SecurityGroups"]] == [network["security_group_id"]]
@@ -293,3 +293,17 @@ def test_delete_exists_discover(stack, ensure, network):
     assert not instance.exists(stack.clients, entry)
     assert instance.discover(stack.clients, "unit", "us-east-1") == []
     assert not instance.exists(stack.clients, {"id": "i-0123456789abcdef0"})
+
+
+def test_an_adopted_instance_gets_imdsv2_and_one_hop(stack, ensure, make_stack):
+    [result] = ensure(stack)
+    ec2 = stack.clients.ec2
+    ec2.modify_instance_metadata_options(InstanceId=result["id"], HttpTokens="optional", HttpPutResponseHopLimit=2)
+    again = make_stack()
+    ensure(again)
+    assert again.changed
+    options = describe(ec2, result["id"])["MetadataOptions"]
+    assert (options["HttpTokens"], options["HttpPutResponseHopLimit"]) == ("required", 1)
+    unchanged = make_stack()
+    ensure(unchanged)
+    assert not unchanged.changed
