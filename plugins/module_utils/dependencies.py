@@ -13,6 +13,7 @@ cannot be detached while instances hold public addresses.
 
 DELETE_AFTER = {
     "instance": (),
+    "volume": ("instance",),  # attached until its instance is gone
     "mount_target": (),
     "ssm_parameter": (),
     "instance_profile": ("instance",),

@@ -18,7 +18,7 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.aws import (
     list_all,
     wait_until,
 )
-from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import KEY_TAG, owner_filters
+from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import KEY_TAG, is_planned, owner_filters
 from ansible_collections.geusemaker.stack.plugins.module_utils.polling import PollTimeout, poll_until
 
 USER_DATA_LIMIT = 16384
@@ -144,9 +144,10 @@ def launch_parameters(stack, key, subnet_id, spec, device_name, market):
     if spec["key_name"]:
         params["KeyName"] = spec["key_name"]
     if market == "spot":
+        # Persistent, stopped on interruption: the instance comes back with its volumes when capacity returns.
         params["InstanceMarketOptions"] = {
             "MarketType": "spot",
-            "SpotOptions": {"SpotInstanceType": "one-time", "InstanceInterruptionBehavior": "terminate"},
+            "SpotOptions": {"SpotInstanceType": "persistent", "InstanceInterruptionBehavior": "stop"},
         }
     return params
 
@@ -241,9 +242,23 @@ def wait_healthy(stack, ids, deadline, clock, sleep):
     return instances_of(running)
 
 
+def subnets_in_zone(stack, subnet_ids, zone):
+    """The subnets of ``subnet_ids`` in ``zone``; fails when there is none."""
+    if zone is None or all(is_planned(subnet_id) for subnet_id in subnet_ids):
+        return list(subnet_ids)
+    with stack.aws_call("cannot describe subnets {0}".format(", ".join(subnet_ids)), "instance", action="find"):
+        zones = {item["SubnetId"]: item["AvailabilityZone"]
+                 for item in list_all(stack.clients.ec2, "describe_subnets", "Subnets", SubnetIds=list(subnet_ids))}
+    found = [subnet_id for subnet_id in subnet_ids if zones.get(subnet_id) == zone]
+    if not found:
+        stack.fail("none of the stack's subnets ({0}) is in {1}, where its data volume is".format(", ".join(subnet_ids), zone),
+                   resource_type="instance", error_code="NoSubnetInZone")
+    return found
+
+
 def ensure(stack, count, instance_type, ami_id, subnet_ids, security_group_id, instance_profile_name, user_data,
-           use_spot=True, key_name=None, timeout=600, run_id="", root_volume_size=ROOT_VOLUME_GIB, clock=time.monotonic,
-           sleep=time.sleep):
+           use_spot=True, key_name=None, timeout=600, run_id="", root_volume_size=ROOT_VOLUME_GIB, zone=None,
+           clock=time.monotonic, sleep=time.sleep):
     """Adopt or launch ``count`` instances, record them, wait until they pass their status checks.
 
     Returns one dict per instance (id, lifecycle, public_ip, public_dns, private_ip, subnet_id,
@@ -256,6 +271,7 @@ def ensure(stack, count, instance_type, ami_id, subnet_ids, security_group_id, i
         use_spot=use_spot, key_name=key_name, run_id=run_id, root_volume_size=root_volume_size,
     )
     ec2 = stack.clients.ec2
+    subnet_ids = subnets_in_zone(stack, subnet_ids, zone)
     results, waiting, device_name = [], [], None
     for index in range(count):
         key = key_for(index)
@@ -301,8 +317,38 @@ def ensure(stack, count, instance_type, ami_id, subnet_ids, security_group_id, i
     return results
 
 
+def stop(stack, ids, timeout, clock=time.monotonic, sleep=time.sleep):
+    """Stop the instances (GPU billing pauses; the volumes stay) and wait until they are stopped."""
+    ec2 = stack.clients.ec2
+    with stack.aws_call("cannot stop instance(s) {0}".format(", ".join(ids)), "instance", ids[0], action="stop"):
+        ec2.stop_instances(aws_retry=True, InstanceIds=ids)
+    try:
+        with stack.aws_call("cannot check the state of instance(s) {0}".format(", ".join(ids)), "instance", ids[0], action="wait"):
+            wait_until(ec2, "instance_stopped", timeout, POLL_INTERVAL, clock, sleep, InstanceIds=ids)
+    except (WaitFailed, WaitTimeout):
+        stack.fail("instance(s) {0} not stopped within {1}s".format(", ".join(ids), timeout), resource_type="instance",
+                   resource_id=ids[0], error_code="Timeout")
+
+
+def start(stack, ids, timeout, clock=time.monotonic, sleep=time.sleep):
+    """Start the instances and wait until they run with status checks ok; returns their summaries (a stopped
+    instance comes back with new public addresses)."""
+    with stack.aws_call("cannot start instance(s) {0}".format(", ".join(ids)), "instance", ids[0], action="start"):
+        stack.clients.ec2.start_instances(aws_retry=True, InstanceIds=ids)
+    return [summary(item) for item in wait_healthy(stack, ids, clock() + timeout, clock, sleep)]
+
+
 def delete(clients, entry):
-    clients.ec2.terminate_instances(aws_retry=True, InstanceIds=[entry["id"]])
+    """Cancel the instance's spot request first (a persistent request would launch it again), then terminate it."""
+    ec2 = clients.ec2
+    found = instances_of(ec2.describe_instances(aws_retry=True, InstanceIds=[entry["id"]]))
+    requests = [item["SpotInstanceRequestId"] for item in found if item.get("SpotInstanceRequestId")]
+    if requests:
+        try:
+            ec2.cancel_spot_instance_requests(aws_retry=True, SpotInstanceRequestIds=requests)
+        except is_boto3_error_code("InvalidSpotInstanceRequestID.NotFound"):
+            pass
+    ec2.terminate_instances(aws_retry=True, InstanceIds=[entry["id"]])
 
 
 def exists(clients, entry):

@@ -21,6 +21,7 @@ from ansible_collections.geusemaker.stack.plugins.module_utils import (
     security_group,
     ssm_parameter,
     subnet,
+    volume,
     vpc,
 )
 
@@ -100,6 +101,18 @@ DELETE_ROLE = "aws iam delete-role --role-name {id}  # detach its policies and r
 DELETE_PROFILE = ("aws iam remove-role-from-instance-profile --instance-profile-name {id} --role-name {role_name} && "
                   "aws iam delete-instance-profile --instance-profile-name {id}")
 EFS_STORAGE = "billed by stored GB (about USD 0.30 per GB-month)"
+GP3_USD_PER_GB_MONTH = 0.08
+HOURS_PER_MONTH = 730
+
+
+def volume_hourly_usd(entry):
+    return (entry.get("size") or volume.DEFAULT_SIZE_GIB) * GP3_USD_PER_GB_MONTH / HOURS_PER_MONTH
+
+
+def volume_cost_note(entry):
+    size = entry.get("size") or volume.DEFAULT_SIZE_GIB
+    return "about USD {0:.2f}/month ({1} GiB gp3)".format(volume_hourly_usd(entry) * HOURS_PER_MONTH, size)
+
 
 # One record per kind: type, code, "already gone" answers, console link, delete command, and what else it is.
 for _kind in (
@@ -116,10 +129,13 @@ for _kind in (
     Kind("mount_target", mount_target, ("MountTargetNotFound",), EFS_CONSOLE + "{file_system_id}",
          "aws efs delete-mount-target --region {r} --mount-target-id {id}"),
     Kind("ssm_parameter", ssm_parameter, ("ParameterNotFound",), "systems-manager/parameters/{id}/description?region={r}",
-         "aws ssm delete-parameter --region {r} --name {id}", cost_note="free (standard parameter)"),
+         "aws ssm delete-parameter --region {r} --name {id}", data=True, cost_note="free (standard parameter)"),
     Kind("iam_role", iam_role, ("NoSuchEntity",), "iam/home#/roles/details/{id}", DELETE_ROLE),
     Kind("instance_profile", instance_profile, ("NoSuchEntity",), "iam/home#/roles/details/{role_name}", DELETE_PROFILE),
     Kind("instance", instance, ("InvalidInstanceID.NotFound",), EC2_CONSOLE + "InstanceDetails:instanceId={id}",
-         "aws ec2 terminate-instances --region {r} --instance-ids {id}", hourly_usd=instance_hourly_usd, cost_note=instance_cost_note),
+         "aws ec2 terminate-instances --region {r} --instance-ids {id}  # cancel its spot request first, if it has one",
+         hourly_usd=instance_hourly_usd, cost_note=instance_cost_note),
+    Kind("volume", volume, ("InvalidVolume.NotFound",), EC2_CONSOLE + "VolumeDetails:volumeId={id}",
+         "aws ec2 delete-volume --region {r} --volume-id {id}", data=True, hourly_usd=volume_hourly_usd, cost_note=volume_cost_note),
 ):
     register(_kind)

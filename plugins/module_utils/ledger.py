@@ -28,8 +28,9 @@ RESOURCE_STATUSES = ("present", "deleted", "delete_failed", "retained")
 # destroy again; destroyed and rolled_back may go to deploying (a new deploy, possibly onto retained data).
 TRANSITIONS = {
     "deploying": ("deploying", "deployed", "degraded", "failed", "rolling_back", "destroying"),
-    "deployed": ("deploying", "deployed", "degraded", "destroying"),
-    "degraded": ("deploying", "deployed", "degraded", "destroying"),
+    "deployed": ("deploying", "deployed", "degraded", "stopped", "destroying"),
+    "degraded": ("deploying", "deployed", "degraded", "stopped", "destroying"),
+    "stopped": ("stopped", "deploying", "deployed", "degraded", "destroying"),
     "failed": ("deploying", "failed", "rolling_back", "destroying"),
     "rolling_back": ("rolling_back", "rolled_back", "rollback_failed", "deploying", "destroying"),
     "rolled_back": ("deploying", "destroying"),
@@ -210,15 +211,19 @@ class Ledger:
                 self.save()
             return entry
 
+    def check_transition(self, status):
+        """LedgerError, naming both statuses, unless the status machine allows the move to ``status``."""
+        current = self.document["status"]
+        if status not in TRANSITIONS.get(current, ()):
+            raise LedgerError("stack {0} is {1} and cannot become {2}; from {1} it may become: {3}".format(
+                self.stack_name, current, status, ", ".join(TRANSITIONS.get(current, ())) or "nothing"))
+
     def set_status(self, status, failure=None, clear_failure=False):
         """Move the stack to ``status`` as TRANSITIONS allows, and save; LedgerError otherwise."""
         if status not in STACK_STATUSES:
             raise LedgerError("unknown stack status {0}".format(status))
         with self._guard:
-            current = self.document["status"]
-            if status not in TRANSITIONS.get(current, ()):
-                raise LedgerError("stack {0} is {1} and cannot become {2}; from {1} it may become: {3}".format(
-                    self.stack_name, current, status, ", ".join(TRANSITIONS.get(current, ())) or "nothing"))
+            self.check_transition(status)
             self.document["status"] = status
             if failure is not None:
                 self.document["failure"] = failure

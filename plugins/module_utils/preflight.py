@@ -11,13 +11,14 @@ risky (a /0 source) is a warning.
 import ipaddress
 import re
 
-from ansible_collections.geusemaker.stack.plugins.module_utils import kinds
+from ansible_collections.geusemaker.stack.plugins.module_utils import kinds, volume
 from ansible_collections.geusemaker.stack.plugins.module_utils.aws import AWS_ERRORS, error_code, list_all
 from ansible_collections.geusemaker.stack.plugins.module_utils.instance import ROOT_VOLUME_GIB
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import KEY_TAG, STACK_TAG
 
-# The Deep Learning AMI (PyTorch, NVIDIA driver, Amazon Linux 2023) has Docker and the NVIDIA container toolkit.
-DLAMI_PARAMETER = "/aws/service/deeplearning/ami/x86_64/oss-nvidia-driver-gpu-pytorch-2.7-amazon-linux-2023/latest/ami-id"
+# The current Deep Learning Base OSS NVIDIA driver GPU AMI (Amazon Linux 2023), for the instance type's architecture:
+# AWS keeps this parameter on its latest image, so no retired image is pinned here.
+DLAMI_PARAMETER = "/aws/service/deeplearning/ami/{0}/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id"
 TIMEOUT_OPTIONS = ("rollback_timeout", "instance_timeout", "health_check_timeout")
 # One Postgres and one Qdrant on their own storage: the stack is single-node.
 MAX_INSTANCES = 1
@@ -100,6 +101,8 @@ def input_problems(params):
                         "on the instance's data volume)".format(params["instance_count"]))
     if params.get("root_volume_size") is not None and not 8 <= params["root_volume_size"] <= 16384:
         problems.append("root_volume_size must be between 8 and 16384 GiB, not {0}".format(params["root_volume_size"]))
+    if params.get("data_volume_size") is not None and not 1 <= params["data_volume_size"] <= 16384:
+        problems.append("data_volume_size must be between 1 and 16384 GiB, not {0}".format(params["data_volume_size"]))
     if params.get("subnet_ids") and not params.get("vpc_id"):
         problems.append("subnet_ids needs vpc_id: reuse names the VPC and its public subnets together")
     if params.get("vpc_id") and not params.get("subnet_ids"):
@@ -108,14 +111,16 @@ def input_problems(params):
     return problems, warnings
 
 
-def estimated_cost(instance_type, count):
+def estimated_cost(instance_type, count, data_volume_size=volume.DEFAULT_SIZE_GIB):
     """What a deploy will cost by the hour, from the kinds' estimates, for people."""
     price = kinds.get("instance").hourly_usd({"instance_type": instance_type})
+    disk = "the {0} GiB data volume USD {1:.3f}/hour".format(data_volume_size, kinds.get("volume").hourly_usd({"size": data_volume_size}))
     storage = kinds.get("file_system").cost_note({})
     if price is None:
-        return "hourly cost of {0} unknown (see aws.amazon.com/ec2/pricing), plus EFS storage {1}".format(instance_type, storage)
-    return "about USD {0:.3f}/hour for {1} x {2} on-demand (spot is usually much less), plus EFS storage {3}".format(
-        price * count, count, instance_type, storage)
+        return "hourly cost of {0} unknown (see aws.amazon.com/ec2/pricing), plus {1} and EFS storage {2}".format(
+            instance_type, disk, storage)
+    return "about USD {0:.3f}/hour for {1} x {2} on-demand (spot is usually much less), plus {3} and EFS storage {4}".format(
+        price * count, count, instance_type, disk, storage)
 
 
 def refusal(problem, operation, **params):
@@ -189,12 +194,20 @@ def offered_zones(ec2, instance_type):
     return sorted({offering["Location"] for offering in offerings})
 
 
-def zone_problems(ec2, instance_type, az_count, reused_zones):
-    """(zones the stack may use, problems): the type must be offered in az_count zones, or in every reused subnet's."""
+def zone_problems(ec2, instance_type, az_count, reused_zones, data_zone=None):
+    """(zones the stack may use, problems): the type must be offered in az_count zones, or in every reused subnet's;
+    a kept data volume's zone comes first and must be among them (the instance must go where its volume is)."""
     try:
         zones = offered_zones(ec2, instance_type)
     except AWS_ERRORS as e:
         return [], ["the availability zones offering {0} cannot be read: {1}".format(instance_type, error_code(e))]
+    if data_zone is not None:
+        if data_zone not in zones or (reused_zones and data_zone not in reused_zones):
+            return zones, ["the stack's data volume is in {0}, but {1}; the instance must go where its volume is: choose an "
+                           "instance_type offered there{2}, or destroy the stack without keep_data".format(
+                               data_zone, "no subnet of subnet_ids is there" if data_zone in zones else
+                               "{0} is not offered there".format(instance_type), " and a subnet there" if reused_zones else "")]
+        zones = [data_zone] + [zone for zone in zones if zone != data_zone]
     if reused_zones:
         missing = [zone for zone in reused_zones if zone not in zones]
         if missing:
@@ -253,10 +266,11 @@ def quota_problems(service_quotas, instance_type, vcpus, use_spot):
 def image_problems(ec2, ssm, ami_id, architectures, root_volume_size):
     """(facts, problems): the image exists, fits the instance type's architecture, and its root snapshot fits."""
     if not ami_id:
+        parameter = DLAMI_PARAMETER.format("arm64" if architectures and "x86_64" not in architectures else "x86_64")
         try:
-            ami_id = ssm.get_parameter(aws_retry=True, Name=DLAMI_PARAMETER)["Parameter"]["Value"]
+            ami_id = ssm.get_parameter(aws_retry=True, Name=parameter)["Parameter"]["Value"]
         except AWS_ERRORS as e:
-            return {}, ["the Deep Learning AMI could not be looked up ({0}: {1}); pass ami_id".format(DLAMI_PARAMETER, error_code(e))]
+            return {}, ["the Deep Learning AMI could not be looked up ({0}: {1}); pass ami_id".format(parameter, error_code(e))]
     try:
         images = ec2.describe_images(aws_retry=True, ImageIds=[ami_id])["Images"]
     except AWS_ERRORS as e:
@@ -292,12 +306,15 @@ def account_problems(clients, params):
         problem = security_group_problem(ec2, params["security_group_id"], params.get("vpc_id"))
         if problem:
             problems.append(problem)
-    facts = {}
+    try:
+        facts = {"data_zone": volume.zone_of(ec2, params["stack_name"])}
+    except AWS_ERRORS as e:
+        return {}, ["the stack's data volume cannot be looked up: {0}".format(error_code(e))], warnings
     instance_type, problem = instance_type_info(ec2, params["instance_type"])
     if problem:
         problems.append(problem)
     else:
-        zones, found = zone_problems(ec2, params["instance_type"], params["az_count"], reused_zones)
+        zones, found = zone_problems(ec2, params["instance_type"], params["az_count"], reused_zones, facts["data_zone"])
         problems += found
         facts["availability_zones"] = zones
         vcpus = instance_type["VCpuInfo"]["DefaultVCpus"] * params["instance_count"]

@@ -27,6 +27,7 @@ TRANSIENT_CODES = frozenset(
         "IncorrectFileSystemLifeCycleState",
         "DeleteConflict",
         "ConcurrentModification",
+        "VolumeInUse",
     )
 )
 

@@ -51,7 +51,9 @@ options:
     type: str
     required: true
   use_spot:
-    description: Ask for spot instances first.
+    description:
+      - Ask for spot instances first. The spot request is persistent and an interruption stops the instance (its
+        volumes stay), so it comes back when capacity returns; teardown cancels the request before terminating.
     type: bool
     default: true
   key_name:
@@ -65,6 +67,11 @@ options:
     description: Size of the encrypted gp3 root volume, in GiB (the preflight module checks it against the image).
     type: int
     default: 75
+  availability_zone:
+    description:
+      - Launch only in the subnets of O(subnet_ids) in this zone - where the stack's data volume is (the preflight module
+        returns it as C(data_zone)). Fails when none is there.
+    type: str
   run_id:
     description:
       - Identifies this deploy run in the launch idempotency token, so that a retried request of the same run
@@ -155,6 +162,7 @@ def main():
             timeout=dict(type="int", default=600),
             run_id=dict(type="str", default=""),
             root_volume_size=dict(type="int", default=75),
+            availability_zone=dict(type="str"),
         )
     )
     params = stack.params
@@ -167,7 +175,7 @@ def main():
             stack, params["count"], params["instance_type"], params["ami_id"], params["subnet_ids"],
             params["security_group_id"], params["instance_profile_name"], params["user_data"],
             use_spot=params["use_spot"], key_name=params["key_name"], timeout=params["timeout"], run_id=params["run_id"],
-            root_volume_size=params["root_volume_size"],
+            root_volume_size=params["root_volume_size"], zone=params["availability_zone"],
         )
     except ValueError as e:
         stack.fail(str(e))

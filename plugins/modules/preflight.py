@@ -14,7 +14,8 @@ description:
     warning), the user's tags against AWS's rules, O(instance_count) (the stack is single-node), timeouts.
   - Account - the credentials and their account (pinned in the stack's state at its first save; another account is
     refused); reused VPC, subnets (public, mapping public IPv4 addresses, in two AZs) and security group; the
-    instance type, and the availability zones that offer it (the stack's subnets are placed there); the vCPU quota
+    instance type, and the availability zones that offer it (the stack's subnets are placed there, the zone of a kept
+    data volume first, and the type must be offered there); the vCPU quota
     (Service Quotas C(L-3819A6DF)/C(L-DB2E81BA) for G and VT spot/on-demand, C(L-34B43A08)/C(L-1216C47A) for
     standard families, C(L-7212CCBC)/C(L-417A185B) for P; a quota that cannot be read is a warning); the image, its
     architecture against the instance type's, and its root snapshot against the root volume; the key pair.
@@ -49,11 +50,18 @@ options:
     type: str
     required: true
   ami_id:
-    description: Image id; looked up (the current Deep Learning AMI) when omitted.
+    description:
+      - Image id. By default the current Deep Learning Base OSS NVIDIA driver GPU AMI for Amazon Linux 2023, for the
+        instance type's architecture, from the public SSM parameter
+        C(/aws/service/deeplearning/ami/<x86_64|arm64>/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id).
     type: str
   root_volume_size:
     description: Root volume size in GiB; by default 75, or the image's root snapshot when that is larger.
     type: int
+  data_volume_size:
+    description: Size in GiB of the data volume the compute role creates (1 to 16384); checked, and priced in RV(estimated_cost).
+    type: int
+    default: 100
   key_name:
     description: An EC2 key pair name.
     type: str
@@ -143,10 +151,16 @@ root_volume_size:
   returned: success
   type: int
 availability_zones:
-  description: The availability zones the stack's subnets go to, among those that offer the instance type.
+  description:
+    - The availability zones the stack's subnets go to, among those that offer the instance type; the data volume's
+      first when the stack has one.
   returned: success
   type: list
   elements: str
+data_zone:
+  description: The zone of the stack's data volume (kept by C(keep_data)), where the instance must go; null without one.
+  returned: success
+  type: str
 stack_status:
   description: The stack's recorded status, or C(new).
   returned: success
@@ -175,6 +189,7 @@ def main():
             instance_type=dict(type="str", required=True),
             ami_id=dict(type="str"),
             root_volume_size=dict(type="int"),
+            data_volume_size=dict(type="int", default=100),
             key_name=dict(type="str", no_log=False),
             allowed_cidrs=dict(type="list", elements="str", default=[]),
             ssh_cidrs=dict(type="list", elements="str", default=[]),
@@ -210,8 +225,9 @@ def main():
         architecture=facts["architecture"],
         root_volume_size=facts["root_volume_size"],
         availability_zones=facts["availability_zones"],
+        data_zone=facts["data_zone"],
         stack_status=stack.ledger.document["status"] if stack.ledger.exists_on_disk else "new",
-        estimated_cost=preflight.estimated_cost(params["instance_type"], params["instance_count"]),
+        estimated_cost=preflight.estimated_cost(params["instance_type"], params["instance_count"], params["data_volume_size"]),
     )
 
 

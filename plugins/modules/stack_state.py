@@ -20,7 +20,7 @@ options:
   status:
     description: The stack status to record.
     type: str
-    choices: [deploying, deployed, degraded, failed, rolling_back, rolled_back, rollback_failed, destroying, destroyed]
+    choices: [deploying, deployed, degraded, stopped, failed, rolling_back, rolled_back, rollback_failed, destroying, destroyed]
   failed_task:
     description: Name of the task that failed; with O(failed_result), recorded as the stack's failure.
     type: str

@@ -24,6 +24,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 BIN = os.path.dirname(sys.executable)
 REGION = "us-east-1"
 STACK_TAG = "geusemaker:stack"
+KEY_TAG = "geusemaker:key"
 
 
 def only_loopback():
@@ -129,6 +130,9 @@ class Emulator:
                 for i in r["Instances"]
                 if i["State"]["Name"] != "terminated"
             ],
+            # The data volume (root volumes carry the instance's key and go with it).
+            "volume": [v["VolumeId"] for v in self.ec2.describe_volumes(
+                Filters=tag + [{"Name": "tag:" + KEY_TAG, "Values": ["data"]}])["Volumes"]],
         }
         file_systems = [
             fs for fs in self.efs.describe_file_systems()["FileSystems"]

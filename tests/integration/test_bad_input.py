@@ -51,6 +51,7 @@ CASES = [
     ("subnets-no-public-ip", "no_public_ip", None, "gives instances no public IPv4 address"),
     ("image-arm64", "arm64_image", None, "is built for arm64, but the instance type runs x86_64"),
     ("root-below-snapshot", "small_root", None, "GiB snapshot of ami_id"),
+    ("data-volume-size", dict(data_volume_size=0), None, "data_volume_size must be between 1 and 16384 GiB, not 0"),
     ("quota-zero", "quota_zero", None, "(L-34B43A08) is 0, but t3.medium needs 2"),
     ("type-not-offered", "type_not_offered", None, "only 0 availability zone(s) of this region offer t3.medium"),
     ("instance-type", dict(instance_type="x9.huge"), None, "instance_type 'x9.huge' is not offered here"),

@@ -16,7 +16,8 @@ from tests.integration.test_fault_matrix import MUTATING_CALLS
 from tests.support.fault_proxy import Rule
 
 FULL_STACK = {"vpc": 1, "subnet": 2, "internet_gateway": 1, "route_table": 1, "security_group": 1, "file_system": 1,
-              "mount_target": 2, "ssm_parameter": 5, "iam_role": 1, "instance_profile": 1, "instance": 1}
+              "mount_target": 2, "ssm_parameter": 5, "iam_role": 1, "instance_profile": 1, "instance": 1,
+              "volume": 1}
 # (operation, occurrence, when): "before" AWS sees the call, "after" it did the work.
 MOMENTS = [(operation, occurrence, "before" if index % 2 == 0 else "after")
            for index, (_service, operation, occurrence) in enumerate(MUTATING_CALLS)]

@@ -11,7 +11,7 @@ from tests.integration.conftest import UserNetwork, load_state
 
 ALL_TYPES = {
     "vpc", "subnet", "internet_gateway", "route_table", "security_group", "file_system", "mount_target",
-    "ssm_parameter", "iam_role", "instance_profile", "instance",
+    "ssm_parameter", "iam_role", "instance_profile", "instance", "volume",
 }
 
 
@@ -116,7 +116,8 @@ def test_deploy_rerun_adopt_destroy(aws, playbook, deploy_vars, state_dir, tmp_p
 
     listed = playbook("list")
     assert listed.rc == 0 and stack in listed.stdout and "deployed" in listed.stdout
-    assert "USD/HOUR" in listed.stdout and " 0.042 " in listed.stdout, listed.stdout[-2000:]
+    # t3.medium on demand 0.0416, the 100 GiB gp3 data volume 100 * 0.08 / 730
+    assert "USD/HOUR" in listed.stdout and " 0.053 " in listed.stdout, listed.stdout[-2000:]
 
     # destroy leaves nothing of the stack.
     destroyed = playbook("destroy", stack_name=stack)

@@ -10,6 +10,9 @@ from tests.integration.conftest import UserNetwork, assert_rolled_back, load_sta
 from tests.support.fault_proxy import Rule
 from tests.support.health_stub import start_stub
 
+# Everything but the data volume, which is created once the instance runs.
+BEFORE_VOLUME = {"vpc", "subnet", "internet_gateway", "route_table", "security_group", "file_system", "mount_target",
+                 "ssm_parameter", "iam_role", "instance_profile", "instance"}
 # (case id, rule(s) or stub mode, the failure's resource type, its error code, what exists when it fails)
 CRITICAL = [
     ("vpc", lambda: [Rule("CreateVpc", error="VpcLimitExceeded")], "vpc", "VpcLimitExceeded", set()),
@@ -37,11 +40,14 @@ CRITICAL = [
       "iam_role", "instance_profile"}),
     ("never_running", lambda: [Rule(operation, rewrite=[(r"<name>running</name>", "<name>pending</name>"), (r"<code>16</code>", "<code>0</code>")])
                                for operation in ("DescribeInstanceStatus", "DescribeInstances")],
-     "instance", "Timeout", "all"),
+     "instance", "Timeout", BEFORE_VOLUME),
+    ("volume", lambda: [Rule("CreateVolume", error="VolumeLimitExceeded")], "volume", "VolumeLimitExceeded", BEFORE_VOLUME),
+    # Boot failures the instance reports (the health stub stands in for it): known at the first probe.
     ("efs_mount_failed", "efs_failed", "file_system", "EfsMountFailed", "all"),
+    ("volume_mount_failed", "volume_failed", "volume", "VolumeMountFailed", "all"),
+    ("secrets_unreadable", "secrets_failed", "instance", "BootFailed", "all"),
 ]
-ALL = {"vpc", "subnet", "internet_gateway", "route_table", "security_group", "file_system", "mount_target", "ssm_parameter",
-       "iam_role", "instance_profile", "instance"}
+ALL = BEFORE_VOLUME | {"volume"}
 
 
 def inject(proxy, fault, deploy_vars):
@@ -204,12 +210,12 @@ def test_rerun_after_a_failure_resumes_without_duplicates(aws, proxy, playbook, 
     retried = playbook("deploy", stack_name="again", **deploy_vars)
     assert retried.rc == 0, retried.output[-3000:]
     held = aws.stack_resources("again")
-    assert {k: v for k, v in held.items() if k != "instance"} == partial
-    assert len(held["instance"]) == 1
+    assert {k: v for k, v in held.items() if k not in ("instance", "volume")} == partial
+    assert len(held["instance"]) == 1 and len(held["volume"]) == 1
     state = load_state(state_dir, "again")
     assert state["status"] == "deployed" and state["failure"] is None
     created = [c.operation for c in proxy.calls if c.operation.startswith("Create")]
-    assert created == [], created  # everything but the instance was adopted, not made again
+    assert created == ["CreateVolume"], created  # everything but the instance and its volume was adopted, not made again
 
 
 def test_destroy_check_prints_the_plan_in_order_and_keep_data(aws, proxy, playbook, deploy_vars, state_dir):
@@ -225,10 +231,11 @@ def test_destroy_check_prints_the_plan_in_order_and_keep_data(aws, proxy, playbo
     assert out.index(held["mount_target"][0]) < out.index(held["file_system"][0])
     kept = playbook("destroy", stack_name="plan", keep_data=True)
     assert kept.rc == 0, kept.output[-3000:]
-    assert aws.stack_resources("plan") == {"file_system": held["file_system"]}
+    data = ("file_system", "volume", "ssm_parameter")
+    assert aws.stack_resources("plan") == {kind: held[kind] for kind in data}
     state = load_state(state_dir, "plan")
     assert state["status"] == "destroyed"
-    assert [e["status"] for e in state["resources"] if e["type"] == "file_system"] == ["retained"]
+    assert {e["status"] for e in state["resources"] if e["type"] in data} == {"retained"}
     assert playbook("destroy", stack_name="plan").rc == 0
     assert aws.stack_resources("plan") == {}
 

@@ -18,8 +18,9 @@ from tests.support.health_stub import start_stub
 TEARDOWN_CALLS = {
     "TerminateInstances": "ec2", "DeleteMountTarget": "elasticfilesystem", "DeleteFileSystem": "elasticfilesystem",
     "DeleteSecurityGroup": "ec2", "DeleteSubnet": "ec2", "DisassociateRouteTable": "ec2", "DeleteRouteTable": "ec2",
-    "DetachInternetGateway": "ec2", "DeleteInternetGateway": "ec2", "DeleteVpc": "ec2", "DeleteParameter": "ssm",
-    "DetachRolePolicy": "iam", "DeleteRolePolicy": "iam", "DeleteRole": "iam", "RemoveRoleFromInstanceProfile": "iam",
+    "DetachInternetGateway": "ec2", "DeleteInternetGateway": "ec2", "DeleteVpc": "ec2", "DeleteVolume": "ec2",
+    "DeleteParameter": "ssm",
+    "DeleteRolePolicy": "iam", "DeleteRole": "iam", "RemoveRoleFromInstanceProfile": "iam",
     "DeleteInstanceProfile": "iam",
 }
 THROTTLING = {"ec2": ("RequestLimitExceeded", 503), "iam": ("Throttling", 400), "ssm": ("ThrottlingException", 400),
@@ -32,6 +33,7 @@ SLOW = {
     "subnet-after-instance": ("DeleteSubnet", "DependencyViolation", "TerminateInstances"),
     "igw-after-instance": ("DetachInternetGateway", "DependencyViolation", "TerminateInstances"),
     "fs-after-mount-target": ("DeleteFileSystem", "FileSystemInUse", "DeleteMountTarget"),
+    "volume-after-instance": ("DeleteVolume", "VolumeInUse", "TerminateInstances"),
     "vpc-after-subnet": ("DeleteVpc", "DependencyViolation", "DeleteSubnet"),
     "role-after-profile": ("DeleteRole", "DeleteConflict", "RemoveRoleFromInstanceProfile"),
 }

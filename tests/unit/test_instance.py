@@ -7,7 +7,7 @@ import pytest
 from ansible_collections.geusemaker.stack.plugins.module_utils import instance
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import STACK_TAG
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackFailure
-from tests.support.aws_calls import client_error, spy
+from tests.support.aws_calls import after_call, client_error, spy
 from tests.unit.conftest import SESSION
 
 SCRIPT = "#!/bin/bash\necho geusemaker\n"
@@ -78,7 +78,7 @@ def test_launches_spot_with_the_expected_parameters(stack, store, ensure, networ
 
     [call] = calls
     assert call["BlockDeviceMappings"][0]["DeviceName"] == network["root_device"]
-    assert call["InstanceMarketOptions"]["SpotOptions"] == {"SpotInstanceType": "one-time", "InstanceInterruptionBehavior": "terminate"}
+    assert call["InstanceMarketOptions"]["SpotOptions"] == {"SpotInstanceType": "persistent", "InstanceInterruptionBehavior": "stop"}
     assert len(call["ClientToken"]) <= 64 and call["MinCount"] == call["MaxCount"] == 1
 
     entry = store.load("unit")["resources"][0]
@@ -307,3 +307,50 @@ def test_an_adopted_instance_gets_imdsv2_and_one_hop(stack, ensure, make_stack):
     unchanged = make_stack()
     ensure(unchanged)
     assert not unchanged.changed
+
+
+def test_a_zone_keeps_the_instance_where_the_data_is(stack, ensure, network):
+    ec2 = stack.clients.ec2
+    zones = [s["AvailabilityZone"] for s in ec2.describe_subnets(SubnetIds=network["subnet_ids"])["Subnets"]]
+    second = sorted(zones)[1]
+    [result] = ensure(stack, zone=second)
+    assert result["availability_zone"] == second and result["subnet_id"] == network["subnet_ids"][1]
+
+
+def test_a_zone_without_a_subnet_fails_before_launching(stack, ensure, monkeypatch):
+    calls = spy_run_instances(monkeypatch, stack)
+    with pytest.raises(StackFailure) as failure:
+        ensure(stack, zone="us-east-1z")
+    assert failure.value.details["error_code"] == "NoSubnetInZone" and calls == []
+
+
+def test_delete_cancels_the_persistent_spot_request_first(stack, ensure):
+    [result] = ensure(stack)
+    ec2 = stack.clients.ec2
+    # The emulator does not link RunInstances spot launches to a request; real AWS does.
+    after_call(ec2, "DescribeInstances", lambda params, parsed: [
+        item.update(SpotInstanceRequestId="sir-unit0001") for r in parsed.get("Reservations", []) for item in r["Instances"]])
+    cancels = spy(ec2, "CancelSpotInstanceRequests", refusals=[client_error("InvalidSpotInstanceRequestID.NotFound")])
+    terminations = spy(ec2, "TerminateInstances")
+    instance.delete(stack.clients, stack.ledger.find("instance", result["id"]))
+    assert [c["SpotInstanceRequestIds"] for c in cancels] == [["sir-unit0001"]]
+    assert [c["InstanceIds"] for c in terminations] == [[result["id"]]]
+
+
+def test_stop_and_start(stack, ensure, fake_time):
+    [result] = ensure(stack)
+    ec2 = stack.clients.ec2
+    instance.stop(stack, [result["id"]], 60, clock=fake_time.clock, sleep=fake_time.sleep)
+    assert describe(ec2, result["id"])["State"]["Name"] == "stopped"
+    [started] = instance.start(stack, [result["id"]], 60, clock=fake_time.clock, sleep=fake_time.sleep)
+    assert started["id"] == result["id"] and describe(ec2, result["id"])["State"]["Name"] == "running"
+
+
+def test_stop_that_never_ends_fails(stack, ensure, fake_time):
+    [result] = ensure(stack)
+    ec2 = stack.clients.ec2
+    after_call(ec2, "DescribeInstances", lambda params, parsed: [
+        item["State"].update(Name="stopping") for r in parsed.get("Reservations", []) for item in r["Instances"]])
+    with pytest.raises(StackFailure) as failure:
+        instance.stop(stack, [result["id"]], 30, clock=fake_time.clock, sleep=fake_time.sleep)
+    assert failure.value.details["error_code"] == "Timeout"

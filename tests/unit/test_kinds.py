@@ -18,7 +18,7 @@ def test_registry_ordering_table_and_ledger_agree():
         for function in ("delete", "exists", "discover"):
             assert callable(getattr(kind.impl, function, None)), (resource_type, function)
         assert kind.gone_codes and kind.console and kind.delete_command, resource_type
-    assert [kind.type for kind in kinds.KINDS.values() if kind.data] == ["file_system"]
+    assert [kind.type for kind in kinds.KINDS.values() if kind.data] == ["file_system", "ssm_parameter", "volume"]
 
 
 def test_a_kind_without_a_row_is_an_error_not_independent(monkeypatch):

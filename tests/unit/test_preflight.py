@@ -7,7 +7,7 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import 
 from tests.support.aws_calls import always, answer_in_turn, client_error, on_call
 from tests.unit.conftest import make_clients
 
-GOOD = dict(vpc_cidr="10.42.0.0/16", rollback_timeout=900, instance_timeout=600, health_check_timeout=900, az_count=2,
+GOOD = dict(stack_name="unit", vpc_cidr="10.42.0.0/16", rollback_timeout=900, instance_timeout=600, health_check_timeout=900, az_count=2,
             instance_count=1, allowed_cidrs=["203.0.113.0/24"], ssh_cidrs=[], health_check=True, tags={"team": "ai"},
             instance_type="t3.medium", use_spot=True, ami_id=None, root_volume_size=None, key_name=None, vpc_id=None,
             subnet_ids=[], security_group_id=None)
@@ -74,6 +74,13 @@ def test_more_than_one_instance_is_refused_while_single_node():
 
 def test_the_cost_estimate_comes_from_the_registry():
     assert preflight.estimated_cost("g4dn.xlarge", 1).startswith("about USD 0.526/hour for 1 x g4dn.xlarge")
+    assert "the 200 GiB data volume USD 0.022/hour" in preflight.estimated_cost("g4dn.xlarge", 1, 200)
+
+
+@pytest.mark.parametrize("size", [0, 16385])
+def test_a_data_volume_size_outside_what_ebs_takes_is_refused(size):
+    [problem], _unused = problems_of(data_volume_size=size)
+    assert problem == "data_volume_size must be between 1 and 16384 GiB, not {0}".format(size)
 
 
 # The account, on the in-process emulator.
@@ -194,3 +201,34 @@ def test_a_reused_subnet_without_public_addresses_is_refused_with_the_fix(client
     assert len(problems) == 1 and "subnet {0} gives instances no public IPv4 address".format(subnets[1]) in problems[0]
     assert "modify-subnet-attribute --subnet-id {0} --map-public-ip-on-launch".format(subnets[1]) in problems[0]
     assert facts["availability_zones"] == ["us-east-1a", "us-east-1b"]
+
+
+def test_a_kept_data_volume_pins_the_zone_and_must_be_offered_there(clients):
+    ec2 = clients.ec2
+    ec2.create_volume(AvailabilityZone="us-east-1c", Size=100, TagSpecifications=[{"ResourceType": "volume", "Tags": [
+        {"Key": "geusemaker:stack", "Value": "unit"}, {"Key": "geusemaker:key", "Value": "data"}]}])
+    facts, problems, _warned = account(clients)
+    assert problems == [] and facts["data_zone"] == "us-east-1c" and facts["availability_zones"][0] == "us-east-1c"
+    answer_in_turn(ec2, "DescribeInstanceTypeOfferings", [{"InstanceTypeOfferings": [
+        {"Location": zone, "LocationType": "availability-zone", "InstanceType": "t3.medium"} for zone in ("us-east-1a", "us-east-1b")]}])
+    _unused, problems, _warned = account(clients)
+    assert problems == ["the stack's data volume is in us-east-1c, but t3.medium is not offered there; the instance must go "
+                        "where its volume is: choose an instance_type offered there, or destroy the stack without keep_data"]
+
+
+def test_the_default_image_follows_the_architecture(clients):
+    # The Deep Learning AMI parameters are not on the emulator (and /aws/ names are reserved): answer them here.
+    images = {arch: image(clients, arch) for arch in ("x86_64", "arm64")}
+    asked = []
+
+    def public_parameter(params):
+        asked.append(params["Name"])
+        arch = params["Name"].split("/")[5]
+        return {"Parameter": {"Name": params["Name"], "Type": "String", "Value": images[arch]}}
+
+    on_call(clients.ssm, "GetParameter", public_parameter)
+    facts, problems, _warned = account(clients, ami_id=None)
+    assert problems == [] and facts["ami_id"] == images["x86_64"] and facts["architecture"] == "x86_64"
+    facts, problems, _warned = account(clients, ami_id=None, instance_type="t4g.medium")
+    assert problems == [] and facts["ami_id"] == images["arm64"], problems
+    assert asked == [preflight.DLAMI_PARAMETER.format("x86_64"), preflight.DLAMI_PARAMETER.format("arm64")]

@@ -31,7 +31,8 @@ def test_hints_cover_leftovers_in_deletion_order_and_never_reused_or_deleted(sto
     ]
     by_id = {h["id"]: h for h in hints}
     assert by_id["i-1"]["console"] == "https://eu-west-1.console.aws.amazon.com/ec2/home?region=eu-west-1#InstanceDetails:instanceId=i-1"
-    assert by_id["i-1"]["command"] == "aws ec2 terminate-instances --region eu-west-1 --instance-ids i-1"
+    assert by_id["i-1"]["command"] == (
+        "aws ec2 terminate-instances --region eu-west-1 --instance-ids i-1  # cancel its spot request first, if it has one")
     assert "--vpc-id vpc-1" in by_id["igw-1"]["command"]
     assert "fs-1" in by_id["fsmt-1"]["console"]
 
