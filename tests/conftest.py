@@ -3,6 +3,8 @@
 import os
 import sys
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 COLLECTIONS = os.path.join(ROOT, ".ansible", "collections")
 if not os.path.isdir(os.path.join(COLLECTIONS, "ansible_collections", "geusemaker", "stack")):
@@ -34,7 +36,16 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "full_only: run only with --reliability=full")
 
 
+# pytest-timeout: a test that hangs fails instead of hanging the run. Tests of deadlines and polling carry a small
+# limit of their own (pytest.mark.timeout); every other test gets this one, far above its normal time.
+DEFAULT_TIMEOUT = {"unit": 300, "integration": 1800}
+
+
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("timeout") is None:
+            tier = "unit" if os.sep + "unit" + os.sep in str(item.fspath) else "integration"
+            item.add_marker(pytest.mark.timeout(DEFAULT_TIMEOUT[tier]))
     if config.getoption("--reliability") == "full":
         return
     deselected = [item for item in items if item.get_closest_marker("full_only")]

@@ -9,14 +9,14 @@ import re
 STACK_TAG = "geusemaker:stack"
 KEY_TAG = "geusemaker:key"
 IAM_PATH = "/geusemaker/"
-STACK_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{2,31}$")
+STACK_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{2,31}$")  # fullmatch: "$" alone lets a trailing newline through
 # An id a check-mode run hands on for a resource it would create.
 PLANNED_PREFIX = "(new "
 
 
 def stack_name_problem(stack_name):
     """Why ``stack_name`` is unusable, or None."""
-    if not isinstance(stack_name, str) or not STACK_NAME_PATTERN.match(stack_name):
+    if not isinstance(stack_name, str) or not STACK_NAME_PATTERN.fullmatch(stack_name):
         return (
             "stack_name {0!r} is invalid: use 3 to 32 lowercase letters, digits and hyphens, "
             "starting with a letter".format(stack_name)

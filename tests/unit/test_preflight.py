@@ -21,7 +21,8 @@ def test_good_inputs_pass():
     assert problems_of() == ([], [])
 
 
-@pytest.mark.parametrize("name", ["ab", "a" * 33, "Bad-Name", "1stack", "../x", "ok;rm -rf /", "", None, "with space"])
+@pytest.mark.parametrize("name", ["ab", "a" * 33, "Bad-Name", "Abc", "abC", "ABC", "1stack", "-abc", "a_b", "../x", "ok;rm -rf /",
+                                  "", None, "with space", "abc\n"])
 def test_stack_names_outside_the_rule_are_refused(name):
     assert "is invalid: use 3 to 32 lowercase letters" in stack_name_problem(name)
 
@@ -29,6 +30,42 @@ def test_stack_names_outside_the_rule_are_refused(name):
 @pytest.mark.parametrize("name", ["abc", "a" * 32, "demo-2", "x9-y"])
 def test_stack_names_inside_the_rule_pass(name):
     assert stack_name_problem(name) is None
+
+
+# The integration tier's bad-input set (tests/integration/test_bad_input.py), for the inputs alone: each is one
+# problem, worded as the integration case expects.
+@pytest.mark.parametrize("changes, message", [
+    (dict(allowed_cidrs=["10.0.0.0/33"]), "allowed_cidrs: '10.0.0.0/33' is not a CIDR block"),
+    (dict(ssh_cidrs=["banana"]), "ssh_cidrs: 'banana' is not a CIDR block"),
+    (dict(vpc_cidr="10.0.0.0/8"), "vpc_cidr 10.0.0.0/8 must be an IPv4 block from /16 to /24"),
+    (dict(vpc_cidr="10.0.0.0/25"), "vpc_cidr 10.0.0.0/25 must be an IPv4 block from /16 to /24"),
+    (dict(vpc_cidr="fd00::/56"), "vpc_cidr fd00::/56 must be an IPv4 block"),
+    (dict(vpc_cidr="10.0.0.1/16"), "vpc_cidr: '10.0.0.1/16' is not a CIDR block"),
+    (dict(instance_timeout=-5), "instance_timeout must be a positive number of seconds, not -5"),
+    (dict(rollback_timeout=0), "rollback_timeout must be a positive number of seconds, not 0"),
+    (dict(health_check_timeout=0), "health_check_timeout must be a positive number of seconds, not 0"),
+    (dict(az_count=0), "az_count must be between 1 and 6, not 0"),
+    (dict(az_count=7), "az_count must be between 1 and 6, not 7"),
+    (dict(instance_count=0), "instance_count must be 1, not 0"),
+    (dict(root_volume_size=7), "root_volume_size must be between 8 and 16384 GiB, not 7"),
+    (dict(root_volume_size=16385), "root_volume_size must be between 8 and 16384 GiB, not 16385"),
+    (dict(vpc_id="vpc-00000000"), "vpc_id needs subnet_ids"),
+    (dict(subnet_ids=["subnet-00000000"]), "subnet_ids needs vpc_id"),
+])
+def test_each_bad_input_is_one_problem_that_names_it(changes, message):
+    problems, _unused = problems_of(**changes)
+    assert len(problems) == 1 and message in problems[0], problems
+
+
+def test_every_problem_is_reported_at_once():
+    problems, _unused = problems_of(vpc_cidr="10.0.0.0/8", az_count=0, instance_timeout=-1, tags={"aws:x": "y"})
+    assert len(problems) == 4, problems
+
+
+@pytest.mark.parametrize("changes", [dict(vpc_cidr="10.0.0.0/24"), dict(az_count=1), dict(az_count=6), dict(root_volume_size=8),
+                                     dict(root_volume_size=16384), dict(vpc_id="vpc-1", subnet_ids=["subnet-1"])])
+def test_the_edges_of_the_rules_pass(changes):
+    assert problems_of(**changes) == ([], [])
 
 
 def test_ipv6_blocks_are_cidrs_too():

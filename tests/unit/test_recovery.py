@@ -1,4 +1,4 @@
-from ansible_collections.geusemaker.stack.plugins.module_utils import recovery
+from ansible_collections.geusemaker.stack.plugins.module_utils import kinds, recovery
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import Ledger
 
 
@@ -88,3 +88,65 @@ def test_preflight_estimates_the_cost_from_the_registry():
     assert estimated_cost("g4dn.xlarge", 2).startswith("about USD 1.052/hour for 2 x g4dn.xlarge on-demand")
     assert "GB-month" in estimated_cost("g4dn.xlarge", 1)
     assert estimated_cost("x9.huge", 1).startswith("hourly cost of x9.huge unknown")
+
+
+# Every kind of the registry, with its console link and delete command written out here (eu-west-1), not read from
+# kinds.py: a kind that loses its link or command, or a new kind without a row here, fails.
+CONSOLE = "https://eu-west-1.console.aws.amazon.com/"
+EVERY_KIND = {
+    "vpc": (dict(id="vpc-1"), "vpcconsole/home?region=eu-west-1#VpcDetails:VpcId=vpc-1",
+            "aws ec2 delete-vpc --region eu-west-1 --vpc-id vpc-1"),
+    "subnet": (dict(id="subnet-1", vpc_id="vpc-1"), "vpcconsole/home?region=eu-west-1#SubnetDetails:subnetId=subnet-1",
+               "aws ec2 delete-subnet --region eu-west-1 --subnet-id subnet-1"),
+    "internet_gateway": (dict(id="igw-1", vpc_id="vpc-1"), "vpcconsole/home?region=eu-west-1#InternetGateway:internetGatewayId=igw-1",
+                         "aws ec2 detach-internet-gateway --region eu-west-1 --internet-gateway-id igw-1 --vpc-id vpc-1 && "
+                         "aws ec2 delete-internet-gateway --region eu-west-1 --internet-gateway-id igw-1"),
+    "route_table": (dict(id="rtb-1", vpc_id="vpc-1"), "vpcconsole/home?region=eu-west-1#RouteTableDetails:RouteTableId=rtb-1",
+                    "aws ec2 delete-route-table --region eu-west-1 --route-table-id rtb-1"),
+    "security_group": (dict(id="sg-1", vpc_id="vpc-1"), "ec2/home?region=eu-west-1#SecurityGroup:groupId=sg-1",
+                       "aws ec2 delete-security-group --region eu-west-1 --group-id sg-1"),
+    "file_system": (dict(id="fs-1"), "efs/home?region=eu-west-1#/file-systems/fs-1",
+                    "aws efs delete-file-system --region eu-west-1 --file-system-id fs-1"),
+    "mount_target": (dict(id="fsmt-1", file_system_id="fs-1"), "efs/home?region=eu-west-1#/file-systems/fs-1",
+                     "aws efs delete-mount-target --region eu-west-1 --mount-target-id fsmt-1"),
+    "ssm_parameter": (dict(id="/geusemaker/s1/db_password"), "systems-manager/parameters//geusemaker/s1/db_password/description?region=eu-west-1",
+                      "aws ssm delete-parameter --region eu-west-1 --name /geusemaker/s1/db_password"),
+    "iam_role": (dict(id="geusemaker-s1-role"), "iam/home#/roles/details/geusemaker-s1-role",
+                 "aws iam delete-role --role-name geusemaker-s1-role"),
+    "instance_profile": (dict(id="geusemaker-s1-profile", role_name="geusemaker-s1-role"), "iam/home#/roles/details/geusemaker-s1-role",
+                         "aws iam remove-role-from-instance-profile --instance-profile-name geusemaker-s1-profile --role-name "
+                         "geusemaker-s1-role && aws iam delete-instance-profile --instance-profile-name geusemaker-s1-profile"),
+    "instance": (dict(id="i-1", instance_type="t3.medium"), "ec2/home?region=eu-west-1#InstanceDetails:instanceId=i-1",
+                 "aws ec2 terminate-instances --region eu-west-1 --instance-ids i-1"),
+}
+
+
+def every_kind_document(store):
+    ledger = Ledger.open(store, "s1", "eu-west-1", persist=False)
+    for resource_type, (entry, _console, _command) in EVERY_KIND.items():
+        attributes = {k: v for k, v in entry.items() if k != "id"}
+        ledger.record(resource_type, entry["id"], "created", **attributes)
+    ledger.set_status("failed")
+    return ledger.document
+
+
+def test_the_expected_links_cover_every_registered_kind():
+    assert set(EVERY_KIND) == set(kinds.KINDS), "write the console link and delete command of a new kind in EVERY_KIND"
+
+
+def test_every_kind_gets_its_console_link_and_delete_command(store):
+    hints = recovery.hints(every_kind_document(store))
+    assert sorted(h["type"] for h in hints) == sorted(EVERY_KIND)
+    for hint in hints:
+        _entry, console, command = EVERY_KIND[hint["type"]]
+        assert hint["console"] == CONSOLE + console, hint["type"]
+        assert hint["command"].split("  #")[0] == command, hint["type"]  # a "# ..." note may follow
+
+
+def test_the_report_shows_every_kinds_link_and_command(store):
+    text = "\n".join(recovery.report(every_kind_document(store), "/tmp/s1.json"))
+    assert "Resources still existing ({0})".format(len(EVERY_KIND)) in text
+    for resource_type, (entry, console, command) in EVERY_KIND.items():
+        assert "- {0} {1} (present)".format(resource_type, entry["id"]) in text
+        assert "  - console: " + CONSOLE + console + "\n" in text + "\n", resource_type
+        assert "  - delete: `" + command in text, resource_type

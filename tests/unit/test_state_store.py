@@ -1,3 +1,5 @@
+import errno
+import json
 import os
 import socket
 import stat
@@ -6,6 +8,7 @@ import sys
 
 import pytest
 
+from ansible_collections.geusemaker.stack.plugins.module_utils import state_store
 from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import (
     LocalStateStore,
     LockHeld,
@@ -58,19 +61,122 @@ def test_corrupt_document_left_in_place_without_quarantine(tmp_path):
     assert os.path.exists(store.location("s1"))
 
 
-def test_unwritable_state_dir_is_a_clear_error(tmp_path):
+@pytest.mark.parametrize("where", ["below a file", "a file"])
+def test_a_state_dir_that_cannot_be_created_is_a_clear_error_even_for_root(tmp_path, where):
+    """A file where the directory must be: no user, root included, can create it (modes would not stop root)."""
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    store = LocalStateStore(str(blocker / "sub"))
+    store = LocalStateStore(str(blocker / "sub" if where == "below a file" else blocker))
+    with pytest.raises(StateError, match="state_dir .* cannot be created: "):
+        store.ensure_writable()
     with pytest.raises(StateError, match="cannot be created"):
         store.save("s1", DOC)
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    os.chmod(ro, 0o500)
-    if os.access(str(ro), os.W_OK):  # root ignores modes
-        pytest.skip("running as a user that can write anywhere")
-    with pytest.raises(StateError, match="not writable"):
-        LocalStateStore(str(ro)).save("s1", DOC)
+    with pytest.raises(StateError, match="cannot be created"):
+        store.acquire_lock("s1", os.getpid())
+    with pytest.raises(StateError, match="cannot be created"):
+        store.save_report("s1", "text")
+    assert blocker.read_text() == "x"
+
+
+def test_a_state_dir_without_write_access_is_a_clear_error(tmp_path, monkeypatch):
+    """What a read-only mount answers, root included: the directory exists, access(W_OK) says no."""
+    store = LocalStateStore(str(tmp_path / "d"))
+    store.save("s1", DOC)
+    monkeypatch.setattr(state_store.os, "access", lambda path, mode: not (mode & os.W_OK))
+    with pytest.raises(StateError, match="state_dir .*/d is not writable"):
+        store.ensure_writable()
+    with pytest.raises(StateError, match="is not writable"):
+        store.save("s1", dict(DOC, status="deployed"))
+    monkeypatch.undo()
+    assert store.load("s1") == DOC
+
+
+# Atomic saves: a write that fails at any point leaves the previous document whole.
+
+
+def fail_the_write_midway(monkeypatch):
+    """The file's write stores half of the data, then the disk is full."""
+    real_fdopen = os.fdopen
+
+    class HalfWritten:
+        def __init__(self, handle):
+            self.handle = handle
+
+        def write(self, data):
+            self.handle.write(data[: len(data) // 2])
+            self.handle.flush()
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        def __getattr__(self, name):
+            return getattr(self.handle, name)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.handle.close()
+
+    monkeypatch.setattr(state_store.os, "fdopen", lambda *args, **kwargs: HalfWritten(real_fdopen(*args, **kwargs)))
+
+
+def fail(name, error):
+    def patch(monkeypatch):
+        def refuse(*args, **kwargs):
+            raise OSError(error, os.strerror(error))
+
+        monkeypatch.setattr(state_store.os, name, refuse)
+
+    return patch
+
+
+@pytest.mark.parametrize("failure", [fail_the_write_midway, fail("fsync", errno.EIO), fail("replace", errno.EXDEV)],
+                         ids=["write", "fsync", "rename"])
+def test_a_save_that_fails_midway_leaves_the_previous_document_intact(tmp_path, monkeypatch, failure):
+    store = LocalStateStore(str(tmp_path / "d"))
+    store.save("s1", DOC)
+    before = open(store.location("s1"), "rb").read()
+    failure(monkeypatch)
+    with pytest.raises(OSError):
+        store.save("s1", dict(DOC, status="deployed", resources=[{"type": "vpc", "id": "vpc-" + "1" * 4000}]))
+    monkeypatch.undo()
+    assert open(store.location("s1"), "rb").read() == before
+    assert store.load("s1") == DOC
+    assert sorted(os.listdir(store.root)) == ["s1.json"]  # no temp file left behind
+
+
+def test_a_save_writes_a_temp_file_syncs_it_then_renames_it_and_syncs_the_directory(tmp_path, monkeypatch):
+    store = LocalStateStore(str(tmp_path / "d"))
+    store.save("s1", DOC)
+    final = store.location("s1")
+    new = dict(DOC, status="deployed")
+    steps = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd):
+        path = os.readlink("/proc/self/fd/{0}".format(fd))
+        if os.path.isdir(path):
+            steps.append(("fsync dir", path))
+        else:
+            # What this fsync makes durable, and what the document's own path holds meanwhile.
+            steps.append(("fsync file", path, open(path).read(), open(final).read()))
+        return real_fsync(fd)
+
+    def replace(source, target):
+        steps.append(("rename", source, target))
+        return real_replace(source, target)
+
+    monkeypatch.setattr(state_store.os, "fsync", fsync)
+    monkeypatch.setattr(state_store.os, "replace", replace)
+    store.save("s1", new)
+    monkeypatch.undo()
+    [(synced, temp, content, meanwhile), (renamed, source, target), (synced_dir, directory)] = steps
+    assert (synced, renamed, synced_dir) == ("fsync file", "rename", "fsync dir")
+    real = os.path.realpath
+    assert os.path.dirname(temp) == real(store.root) and temp != real(final)  # a temp file beside the document
+    assert json.loads(content) == new and json.loads(meanwhile) == DOC  # complete before the rename, old until then
+    assert (real(source), real(target)) == (temp, real(final))
+    assert directory == real(store.root)  # the rename itself made durable
+    assert store.load("s1") == new and not os.path.exists(temp)
 
 
 def test_save_report(tmp_path):
