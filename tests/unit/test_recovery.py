@@ -118,6 +118,8 @@ EVERY_KIND = {
                          "geusemaker-s1-role && aws iam delete-instance-profile --instance-profile-name geusemaker-s1-profile"),
     "instance": (dict(id="i-1", instance_type="t3.medium"), "ec2/home?region=eu-west-1#InstanceDetails:instanceId=i-1",
                  "aws ec2 terminate-instances --region eu-west-1 --instance-ids i-1"),
+    "volume": (dict(id="vol-1"), "ec2/home?region=eu-west-1#VolumeDetails:volumeId=vol-1",
+               "aws ec2 delete-volume --region eu-west-1 --volume-id vol-1"),
 }
 
 

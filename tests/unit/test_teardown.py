@@ -37,6 +37,7 @@ REAL_AWS_HOLDERS = {
         "mount_target": ("DependencyViolation", "a mount target's ENI sits in the subnet until the mount target is gone"),
     },
     "internet_gateway": {"instance": ("DependencyViolation", "DetachInternetGateway: the VPC has mapped public addresses")},
+    "volume": {"instance": ("VolumeInUse", "a volume stays in-use until the terminating instance has released it")},
     "vpc": {
         "subnet": ("DependencyViolation", "a VPC with subnets"),
         "security_group": ("DependencyViolation", "a VPC with a security group other than its default one"),
@@ -209,7 +210,9 @@ FULL_STACK = {
     "iam_role": ["role"],
     "instance_profile": ["profile"],
     "instance": ["i-1"],
+    "volume": ["vol-1"],
 }
+FULL_STACK_SIZE = sum(len(ids) for ids in FULL_STACK.values())
 
 
 def test_table_has_no_cycle_and_starts_with_independent_roots():
@@ -236,9 +239,9 @@ def deletion_layers_with_cycle():
 def test_full_stack_is_deleted_in_dependency_order(ledger, monkeypatch):
     cloud = fill(ledger, FULL_STACK, monkeypatch)
     done, left = run_teardown(ledger, cloud, timeout=30, poll=0.01)
-    assert left == [] and len(done) == 13 and cloud.alive() == set()
+    assert left == [] and len(done) == FULL_STACK_SIZE and cloud.alive() == set()
     refused = [c for c in cloud.calls if c[0] == "delete"]
-    assert len(refused) == 13  # nothing was asked before its prerequisites were gone
+    assert len(refused) == FULL_STACK_SIZE  # nothing was asked before its prerequisites were gone
     assert cloud.held == []
     statuses = {e["status"] for e in ledger.document["resources"]}
     assert statuses == {"deleted"}
@@ -284,7 +287,7 @@ def test_nothing_is_asked_to_go_while_what_holds_it_still_exists(ledger, monkeyp
     """Each holder in turn lingers after its deletion, as in AWS; no deletion may be asked before it is gone."""
     cloud, done, left = slow_holder_teardown(ledger, monkeypatch, slow)
     assert cloud.held == [], "deletions asked while a holder still existed (an edge missing from DELETE_AFTER)"
-    assert left == [] and len(done) == 13 and cloud.alive() == set()
+    assert left == [] and len(done) == FULL_STACK_SIZE and cloud.alive() == set()
 
 
 @pytest.mark.parametrize("edge", real_edges(), ids=["{0}-after-{1}".format(*edge) for edge in real_edges()])
