@@ -37,20 +37,23 @@ exec unshare -n -- bash -c '
       -e rollback_timeout=120 -e health_check=false "$@" && { echo "demo-failure: the deploy was meant to fail" >&2; exit 1; }
     return 0
   }
-  owned() {  # the resources of the stack the emulator still holds, as list.yml counts them
-    ansible-playbook playbooks/list.yml -e state_dir="$state_dir" | sed -n "/STACK  REGION/,/]/p"
+  owned() {  # list.yml (the status, and how many owned resources still exist), then a check that asks
+    # the emulator directly, with boto3 alone, for anything still carrying the tag of the stack, of any kind
+    ansible-playbook playbooks/list.yml -e state_dir="$state_dir" | sed -n "/\"STACK /,/]/p"
+    left=$(AWS_ENDPOINT_URL=http://127.0.0.1:5000 python extensions/molecule/shared/leftovers.py failure-demo us-east-1)
+    echo "Still tagged geusemaker:stack=failure-demo in the emulator: $left"
+    [ "$1" = any ] || [ "$left" = "[]" ] || { echo "demo-failure: resources were left behind" >&2; exit 1; }
   }
   echo "== 1. ansible-playbook playbooks/deploy.yml -e stack_name=failure-demo (the fault proxy refuses RunInstances)"
   deploy
-  echo "== After the rollback: the stack owns nothing that still exists"
-  owned
+  echo "== After the rollback: the stack owns nothing that still exists (zero orphans)"
+  owned none
   echo "== 2. The same failure with -e rollback=false: everything stays, and the recovery report says what to do"
   deploy -e rollback=false
-  echo "== The recovery report, also kept at $state_dir/failure-demo.recovery.md"
-  cat "$state_dir/failure-demo.recovery.md"
-  owned
+  echo "== The recovery report above is kept at $state_dir/failure-demo.recovery.md; everything is still there:"
+  owned any
   echo "== 3. ansible-playbook playbooks/destroy.yml -e stack_name=failure-demo"
   ansible-playbook playbooks/destroy.yml -e stack_name=failure-demo -e state_dir="$state_dir"
-  owned
+  owned none
   echo "== Refused by the fault proxy: $(grep -c "refused RunInstances" "$run_dir/proxy.log") RunInstances calls"
 '

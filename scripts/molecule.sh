@@ -10,6 +10,7 @@ cd "$root"
 if [ -z "${GEUSEMAKER_IN_NAMESPACE:-}" ]; then
   ./scripts/setup.sh >&2
   export PATH="$root/.venv/bin:$PATH" GEUSEMAKER_IN_NAMESPACE=1
+  # shellcheck disable=SC2016 # expanded by the inner shell
   exec unshare -n -- bash -c 'ip link set lo up && exec "$0" "$@"' "$0" "$@"
 fi
 export PATH="$root/.venv/bin:$PATH"
@@ -49,6 +50,7 @@ export out root
 
 started=$(date +%s)
 rm -f "$out"/*.result
+# shellcheck disable=SC2016 # expanded by the inner shell
 printf '%s\n' "${scenarios[@]}" | xargs -P "${MOLECULE_JOBS:-2}" -I{} bash -c 'run_one "$1" | tee "$out/$1.result"' _ {} || true
 passed=$(cat "$out"/*.result 2>/dev/null | grep -c ': passed ' || true)
 echo "molecule: $passed of ${#scenarios[@]} scenario(s) passed in $(( $(date +%s) - started )) s"
