@@ -562,3 +562,36 @@ class FaultProxy:
             do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _serve
 
         return Handler
+
+
+def main(argv=None):
+    """Serve as a process until SIGTERM or SIGINT (scripts/demo-failure.sh):
+    python tests/support/fault_proxy.py --upstream URL [--port P] --refuse RunInstances:InsufficientInstanceCapacity
+    Prints its URL, then one line per call it refused."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(description="A fault-injecting proxy in front of the local AWS emulator.")
+    parser.add_argument("--upstream", required=True, help="the emulator, http://127.0.0.1:PORT")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--refuse", action="append", default=[], metavar="OPERATION[:ERROR_CODE]",
+                        help="refuse every call of OPERATION with a 400 and ERROR_CODE (default InvalidRequest)")
+    args = parser.parse_args(argv)
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_unused: stopping.set())
+    with FaultProxy(upstream=args.upstream, port=args.port) as proxy:
+        for item in args.refuse:
+            operation, _unused, code = item.partition(":")
+            proxy.add(Rule(operation, error=code or "InvalidRequest", message="refused by the fault proxy (demo)"))
+        print(proxy.url, flush=True)
+        reported = 0
+        while not stopping.wait(0.2):
+            refused = [call for call in proxy.calls if call.injected]
+            for call in refused[reported:]:
+                print("fault proxy: refused {0} ({1})".format(call.operation, call.injected), flush=True)
+            reported = len(refused)
+
+
+if __name__ == "__main__":
+    main()
