@@ -286,7 +286,8 @@ class StateStore:
     def heartbeat(self, stack_name, token):
         """Refresh the lock ``token`` holds, and return its record; LockLost when the token no longer holds it."""
         holder = self._holder_for(stack_name, token)
-        self._refresh_lock(stack_name, holder)
+        if not self.holder_gone(holder):  # a module that outlived its run does not keep the dead run's lock alive
+            self._refresh_lock(stack_name, holder)
         return holder
 
     def _holder_for(self, stack_name, token):
@@ -378,7 +379,7 @@ class LocalStateStore(StateStore):
                     self._write_atomically(aside, data)
                     raise StateConflict(_conflict_message(stack_name, path, aside), aside)
             self._write_atomically(path, data)
-            if token is not None:
+            if token is not None and not self.holder_gone(self.last_holder.get(stack_name)):
                 self._touch_lock(stack_name)
         return _sha256(data)
 
@@ -618,7 +619,7 @@ class S3StateStore(StateStore):
                 aside = "{0}.conflict-{1}-{2}".format(key, _stamp(), uuid.uuid4().hex[:6])
                 self._put(aside, data, "application/json")
                 raise StateConflict(_conflict_message(stack_name, self._url(key), self._url(aside)), self._url(aside))
-        if holder is not None and time.monotonic() - self._refreshed.get(stack_name, float("-inf")) >= refresh_interval(
+        if holder is not None and not self.holder_gone(holder) and time.monotonic() - self._refreshed.get(stack_name, float("-inf")) >= refresh_interval(
                 holder.get("ttl")):
             self._refresh_lock(stack_name, holder)
         return etag

@@ -124,7 +124,7 @@ summary:
   description:
     - What a job publishes for the next node of an AWX workflow (the playbooks' C(set_stats) key C(geusemaker)).
     - stack_name, status (C(absent) when no state was ever recorded), state_location, resources (each
-      C({type, id, status})) and recovery_options (each C("<title>: <what to do>"); empty unless the stack is
+      C({type, id, status})) and recovery_options (each a title, a colon and what to do; empty unless the stack is
       failed, rolled back, rollback_failed or degraded).
   returned: always
   type: dict
