@@ -113,7 +113,8 @@ def main():
         if stack.check_mode:
             holder = store.read_lock(name)
             stack.module.exit_json(changed=False, skipped_lock=True, token="check-mode", **stack.stack_result(),
-                                   holder=None if holder is None else {k: v for k, v in holder.items() if not k.startswith("_")})
+                                   holder=None if holder is None else {k: v for k, v in holder.items()
+                                                                       if not k.startswith("_") and k != "token"})
         if params["state"] == "absent":
             stack.module.exit_json(changed=False, released=store.release_lock(name, params["token"]), **stack.stack_result())
     except StateError as e:
@@ -122,7 +123,8 @@ def main():
         lock, warnings = store.acquire_lock(name, params["holder_pid"], force=params["force"], ttl=params["ttl"],
                                             job_id=params["holder_job_id"])
     except LockHeld as e:
-        stack.fail(str(e), holder=e.holder)
+        # The holder without its token: only the holding run writes with it.
+        stack.fail(str(e), holder={k: v for k, v in e.holder.items() if k != "token"})
     except StateError as e:
         stack.fail(str(e))
     try:
