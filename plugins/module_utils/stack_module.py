@@ -250,12 +250,12 @@ class StackModule(StackContext):
             self.store = open_store(self.location, lambda: self.module.client("s3", retry_decorator=retry_decorator()))
         except StateError as e:
             self.fail(str(e))
-        # In check mode nothing is saved and the lock is not taken (its token is a placeholder): no heartbeat.
-        self.lock_token = None if self.module.check_mode else params.get("lock_token")
-        self.beat = Heartbeat(self.store, params["stack_name"], self.lock_token)
         self.account_id = self.partition = None
         clients = Clients(lambda service: self.module.client(service, retry_decorator=retry_decorator()))
         super().__init__(params["stack_name"], region, None, clients, self.module.check_mode, params.get("tags"), params)
+        # In check mode nothing is saved and the lock is not taken (its token is a placeholder): no heartbeat.
+        self.lock_token = None if self.module.check_mode else params.get("lock_token")
+        self.beat = Heartbeat(self.store, params["stack_name"], self.lock_token)
         if not lock_first:
             self.fail_on_error(self.open)
 
