@@ -192,14 +192,37 @@ def test_stale_lock_of_another_host_is_taken_over_and_the_old_token_is_refused(m
     assert dead.release_lock("s1", old["token"]) is False  # its always: section cannot drop the new lock
 
 
+def lock_version(store, stack_name):
+    """What a heartbeat changes: the lock object's ETag on S3, the lock file's mtime locally."""
+    if isinstance(store, S3StateStore):
+        return store.read_lock(stack_name)["_etag"]
+    return os.stat(store._lock_path(stack_name)).st_mtime
+
+
 def test_heartbeat_refreshes_the_lock(make_store):
     store, other = make_store("host-a"), make_store("host-b")
-    lock, _unused = store.acquire_lock("s1", 999999, ttl=30)
-    age_lock(store, "s1", 100)
+    lock, _unused = store.acquire_lock("s1", os.getpid(), ttl=30)
+    if not isinstance(store, S3StateStore):
+        age_lock(store, "s1", 100)
+    before = lock_version(other, "s1")
     holder = store.heartbeat("s1", lock["token"])
     assert holder["token"] == lock["token"]
+    assert lock_version(other, "s1") != before
     fresh = other.read_lock("s1")
     assert fresh["age"] < 5 and other.stale_reason(fresh) is None
+
+
+def test_a_module_whose_run_is_gone_does_not_keep_its_lock_alive(make_store):
+    store = make_store("host-a")
+    lock, _unused = store.acquire_lock("s1", 999999, ttl=30)  # a pid of this host that does not exist: killed
+    if not isinstance(store, S3StateStore):
+        age_lock(store, "s1", 100)
+    before = lock_version(store, "s1")
+    holder = store.heartbeat("s1", lock["token"])
+    assert store.holder_gone(holder)
+    store.save("s1", DOC, token=lock["token"])  # its true record is kept ...
+    assert store.load("s1") == DOC
+    assert lock_version(store, "s1") == before  # ... but the dead run's lock is not refreshed
 
 
 def test_save_without_a_token_checks_nothing(make_store):
