@@ -45,8 +45,10 @@ from contextlib import contextmanager
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
+
+    S3_ERRORS = (BotoCoreError, ClientError)
 except ImportError:
-    BotoCoreError = ClientError = None  # the S3 backend needs botocore; the local one does not
+    S3_ERRORS = ()  # the S3 backend needs botocore; the local one does not
 
 LOCK_TTL_SECONDS = 120
 DEFAULT_STATE_DIR = "~/.geusemaker/stacks"
@@ -546,7 +548,7 @@ class S3StateStore(StateStore):
         """(bytes, etag, age in seconds by S3's clock, last modified), or None when the object does not exist."""
         try:
             answer = self._call("get_object", Key=key)
-        except _s3_errors() as e:
+        except S3_ERRORS as e:
             if _code(e) in self.MISSING_CODES:
                 return None
             raise self._error(e, "read", key)
@@ -562,7 +564,7 @@ class S3StateStore(StateStore):
         """The new ETag; None when a condition did not hold."""
         try:
             return self._call("put_object", Key=key, Body=data, ContentType=content_type, **conditions).get("ETag")
-        except _s3_errors() as e:
+        except S3_ERRORS as e:
             if _code(e) in self.CONFLICT_CODES or (conditions.get("IfMatch") and _code(e) in self.MISSING_CODES):
                 return None
             raise self._error(e, "write", key)
@@ -571,7 +573,7 @@ class S3StateStore(StateStore):
         params = {"IfMatch": etag} if etag else {}
         try:
             self._call("delete_object", Key=key, **params)
-        except _s3_errors() as e:
+        except S3_ERRORS as e:
             if _code(e) in self.CONFLICT_CODES or _code(e) in self.MISSING_CODES:
                 return False
             raise self._error(e, "delete", key)
@@ -639,7 +641,7 @@ class S3StateStore(StateStore):
         while True:
             try:
                 answer = self._call("list_objects_v2", **params)
-            except _s3_errors() as e:
+            except S3_ERRORS as e:
                 raise self._error(e, "list", self.prefix)
             for item in answer.get("Contents", []):
                 name = item["Key"][len(self.prefix):]
@@ -698,10 +700,6 @@ class S3StateStore(StateStore):
                 raise LockLost(_lost_message(stack_name, _public(current) if current else None),
                                _public(current) if current else None)
         self._refreshed[stack_name] = time.monotonic()
-
-
-def _s3_errors():
-    return tuple(error for error in (BotoCoreError, ClientError) if error is not None)
 
 
 def _code(error):

@@ -9,8 +9,9 @@ short_description: Move a stack's state from a local directory to the play's sta
 version_added: 0.1.0
 description:
   - Copies the stack's state document from O(source_dir) to the state location of the play (O(state_backend),
-    O(state_bucket), O(state_prefix); typically S3), byte for byte the same fields, then its recovery report if it
-    has one, and reads the copy back to check it.
+    O(state_bucket), O(state_prefix); typically S3), every field the same, and reads the copy back to check it.
+  - When the stack has a recovery report, it is written again at the destination for its new place - the same
+    report, with the new state location and commands that name it (see O(commands)).
   - The destination must have no document for the stack yet (the copy is written with C(IfNoneMatch) on S3); a
     stack whose state is already there, the same, is reported unchanged. Nothing is ever overwritten.
   - Then the local document and report are renamed C(<name>.migrated-<UTC>), so that no later run uses the stale
@@ -22,6 +23,11 @@ options:
     description: The local state directory the stack's state is moved from.
     type: path
     default: ~/.geusemaker/stacks
+  commands:
+    description:
+      - How the user runs the playbooks, for the commands of the recovery report, as for
+        M(geusemaker.stack.stack_state) (V(checkout), V(collection) or V(awx), and the job templates' names).
+    type: dict
 author:
   - GeuseMaker developers (@michael-pittman)
 extends_documentation_fragment:
@@ -51,7 +57,7 @@ migrated_to:
   type: str
   sample: s3://example-geusemaker-state/geusemaker/stacks/demo.json
 report_migrated:
-  description: Whether a recovery report was copied too.
+  description: Whether a recovery report was written at the destination too.
   returned: always
   type: bool
 kept_aside:
@@ -63,12 +69,14 @@ kept_aside:
 
 import os
 
+from ansible_collections.geusemaker.stack.plugins.module_utils.recovery import report
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackModule
 from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import LocalStateStore, LockHeld, StateError, utc_now
 
 
 def main():
-    stack = StackModule(argument_spec=dict(source_dir=dict(type="path", default="~/.geusemaker/stacks")))
+    stack = StackModule(argument_spec=dict(source_dir=dict(type="path", default="~/.geusemaker/stacks"),
+                                           commands=dict(type="dict")))
     name, target = stack.stack_name, stack.store
     source = LocalStateStore(stack.params["source_dir"])
     where = target.location(name)
@@ -101,8 +109,8 @@ def main():
             if target.load(name, quarantine=False) != document:
                 stack.fail("the copy at {0} does not read back the same; the local state was kept as it is".format(where))
             text = source.read_report(name)
-            if text is not None:
-                target.save_report(name, text)
+            if text is not None:  # the same report, for its new place: the state location and the commands
+                target.save_report(name, "\n".join(report(document, where, stack.params["commands"], stack.location)) + "\n")
             kept = source.move_aside(name, "migrated-" + utc_now().strftime("%Y%m%dT%H%M%SZ"))
         finally:
             source.release_lock(name, lock["token"])

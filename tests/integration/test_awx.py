@@ -52,8 +52,8 @@ def awx_credential_env(name):
     return env
 
 
-def test_s3_state_outlives_the_container_and_every_call_carries_the_token(aws, proxy, playbook, bucket, deploy_vars,
-                                                                           tmp_path):
+def test_s3_state_outlives_the_container_and_every_call_carries_the_token(
+        aws, proxy, playbook, bucket, deploy_vars, tmp_path):
     stack = "s3-fresh"
     env, state_dir = fresh_container(tmp_path, "first")
     env.update(awx_credential_env("AWS_SECURITY_TOKEN"))
@@ -159,7 +159,13 @@ def test_migrate_state_keeps_every_field(aws, proxy, playbook, bucket, deploy_va
     moved = playbook("migrate_state", stack_name=stack, source_dir=state_dir, **S3_VARS)
     assert moved.rc == 0, moved.output[-3000:]
     assert s3_document(bucket, stack) == local
-    assert bucket.get_object(Bucket=BUCKET, Key=PREFIX + stack + ".recovery.md")["Body"].read().decode() == local_report
+    # The report is the same, written for its new place: its state location and its commands name the bucket.
+    report = bucket.get_object(Bucket=BUCKET, Key=PREFIX + stack + ".recovery.md")["Body"].read().decode()
+    assert "State file: s3://{0}/{1}{2}.json".format(BUCKET, PREFIX, stack) in report
+    assert "-e stack_name={0} -e state_backend=s3 -e state_bucket={1}".format(stack, BUCKET) in report
+    assert state_dir not in report
+    assert report.split("State file:")[0] == local_report.split("State file:")[0]
+    assert report.split("## Recovery options")[0].split("\n", 3)[3] == local_report.split("## Recovery options")[0].split("\n", 3)[3]
     assert not os.path.exists(os.path.join(state_dir, stack + ".json"))
     assert [n for n in os.listdir(state_dir) if n.startswith(stack + ".json.migrated-")]
     again = playbook("migrate_state", stack_name=stack, source_dir=state_dir, **S3_VARS)
