@@ -185,7 +185,8 @@ def runner_job(tmp_path, monkeypatch, endpoint, playbook, extravars, credential,
 
     home = tmp_path / name / "home"
     home.mkdir(parents=True)
-    for key in [k for k in os.environ if k.startswith("ANSIBLE_") or k.startswith("AWS_")]:
+    # This process keeps its own AWS_* (the health stub reads SSM through AWS_ENDPOINT_URL); the job gets its own.
+    for key in [k for k in os.environ if k.startswith("ANSIBLE_") or k in ("AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("PATH", BIN + os.pathsep + os.environ.get("PATH", ""))
     envvars = dict(aws_env(endpoint), HOME=str(home), ANSIBLE_NOCOLOR="1")
@@ -250,7 +251,7 @@ def test_runner_job_success_publishes_the_stack(aws, proxy, bucket, deploy_vars,
     runner, out, artifact = runner_job(tmp_path, monkeypatch, proxy.url, "deploy.yml", survey(stack, **job_vars),
                                        "AWS_SESSION_TOKEN")
     assert runner.status == "successful", out[-3000:]
-    assert artifact["status"] == "deployed" and artifact["recovery_options"] == [], artifact
+    assert artifact["status"] == "deployed" and artifact["recovery_options"] == [], (artifact, out[-4000:])
     assert {r["status"] for r in artifact["resources"]} == {"present"}
     assert 'Destroy: launch the job template "GeuseMaker destroy" with stack_name=awx-ok' in out, out[-3000:]
     destroyed = runner_job(tmp_path, monkeypatch, proxy.url, "destroy.yml", survey(stack), "AWS_SESSION_TOKEN",
@@ -322,7 +323,8 @@ def test_cancelled_deploy_is_freed_by_the_ttl_and_destroy_leaves_nothing(aws, pr
 
     home = tmp_path / "deploy" / "home"
     home.mkdir(parents=True)
-    for key in [k for k in os.environ if k.startswith("ANSIBLE_") or k.startswith("AWS_")]:
+    # This process keeps its own AWS_* (the health stub reads SSM through AWS_ENDPOINT_URL); the job gets its own.
+    for key in [k for k in os.environ if k.startswith("ANSIBLE_") or k in ("AWS_SECURITY_TOKEN", "AWS_SESSION_TOKEN")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("PATH", BIN + os.pathsep + os.environ.get("PATH", ""))
     pdd = tmp_path / "deploy" / "runner"
