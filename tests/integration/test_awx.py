@@ -354,12 +354,12 @@ def test_cancelled_deploy_is_freed_by_the_ttl_and_destroy_leaves_nothing(aws, pr
     while True:
         done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600, check=False)
         attempts.append(done)
-        if done.returncode == 0 or time.monotonic() > deadline or "locked by another run" not in done.stdout:
+        if done.returncode == 0 or time.monotonic() > deadline or "locked by another run" not in done.stdout + done.stderr:
             break
         time.sleep(2)
     last = attempts[-1]
     assert last.returncode == 0, (len(attempts), last.stdout[-3000:], last.stderr[-2000:])
     assert "force_unlock" not in " ".join(command)
-    assert "over the {0}s TTL".format(LOCK_TTL) in last.stdout, last.stdout[-3000:]
+    assert "over the {0}s TTL".format(LOCK_TTL) in last.stdout + last.stderr, (last.stdout + last.stderr)[-3000:]
     assert aws.stack_resources(stack) == {}, last.stdout[-3000:]
     assert s3_document(bucket, stack)["status"] == "destroyed"
