@@ -253,7 +253,9 @@ def test_runner_job_success_publishes_the_stack(aws, proxy, bucket, deploy_vars,
     assert runner.status == "successful", out[-3000:]
     assert artifact["status"] == "deployed" and artifact["recovery_options"] == [], (artifact, out[-4000:])
     assert {r["status"] for r in artifact["resources"]} == {"present"}
-    assert 'Destroy: launch the job template "GeuseMaker destroy" with stack_name=awx-ok' in out, out[-3000:]
+    # The debug output is JSON: its quotes are escaped.
+    assert ('Destroy: launch the job template \\"GeuseMaker destroy\\" with stack_name=awx-ok, state_bucket={0}'.format(BUCKET)
+            in out), out[-3000:]
     destroyed = runner_job(tmp_path, monkeypatch, proxy.url, "destroy.yml", survey(stack), "AWS_SESSION_TOKEN",
                            name="destroy")
     assert destroyed[0].status == "successful" and aws.stack_resources(stack) == {}, destroyed[1][-3000:]
