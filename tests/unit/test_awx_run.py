@@ -113,3 +113,33 @@ def test_recovery_options_and_leftovers_name_the_users_commands():
     assert awx["Retry the failed step"].startswith('launch the job template "GeuseMaker deploy"')
     warning = leftovers_warning(DOCUMENT, {"style": "awx"}, S3)
     assert warning.endswith('launch the job template "GeuseMaker destroy" with stack_name=demo, state_bucket=team-state')
+
+
+def test_recovery_callback_writes_the_report_to_s3_with_the_users_commands(aws):
+    import boto3
+
+    from ansible_collections.geusemaker.stack.plugins.callback.recovery import CallbackModule
+    from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import Ledger
+    from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import S3StateStore
+    from tests.unit.test_recovery_callback import RUN_INSTANCES_FAILED, Display, Result, Task
+
+    client = boto3.client("s3", region_name="us-east-1")
+    client.create_bucket(Bucket="team-state")
+    store = S3StateStore(client, "team-state")
+    ledger = Ledger.open(store, "s1", "us-east-1")
+    ledger.record("vpc", "vpc-1", "created")
+    ledger.set_status("failed")
+    found = {"stack_name": "s1", "state": S3, "aws": {"region": "us-east-1", "endpoint_url": None, "profile": None},
+             "commands": {"style": "collection"}}
+    callback = CallbackModule()
+    callback._display = Display()
+    callback.v2_runner_on_ok(Result(Task("Lock the stack against concurrent runs", "geusemaker.stack.stack_lock"),
+                                    {"geusemaker_stack": found, "token": "t"}))
+    callback.v2_runner_on_failed(RUN_INSTANCES_FAILED)
+    callback.v2_playbook_on_stats(None)
+    assert callback._display.warnings == []
+    assert store.load("s1")["failure"]["error_code"] == "InsufficientInstanceCapacity"
+    report = store.read_report("s1")
+    assert "State file: s3://team-state/geusemaker/stacks/s1.json" in report
+    assert "ansible-playbook geusemaker.stack.destroy -e stack_name=s1 -e state_backend=s3 -e state_bucket=team-state" in report
+    assert store.read_lock("s1") is None  # the lock it took for the write is released
