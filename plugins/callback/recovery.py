@@ -19,8 +19,18 @@ description:
     run did not record one, and never changes the status the run or its cleanup wrote.
   - Writes only under the stack's lock - the run's own, while it still holds it, or taken for that write. When
     another run holds the stack, it writes nothing and says so.
+  - The commands the report shows are named as the user runs the playbooks (the C(commands) the playbooks give
+    C(geusemaker.stack.stack_state)) - C(ansible-playbook playbooks/...) from a clone, C(ansible-playbook
+    geusemaker.stack....) with the collection installed, or the AWX job templates.
+  - With the S3 backend (C(state_backend=s3)) it reaches S3 from the controller with a client of its own, made with
+    the region, endpoint and profile the collection's modules used (from their results) and the credentials boto3
+    finds in the controller's environment - C(AWS_PROFILE), or C(AWS_ACCESS_KEY_ID) and C(AWS_SECRET_ACCESS_KEY) with
+    the token in C(AWS_SESSION_TOKEN) or C(AWS_SECURITY_TOKEN) (how AWX injects a credential), or an instance role.
+    Credentials given to the modules only as options (C(access_key) in module_defaults, say) do not reach it; it then
+    warns that it wrote nothing, and the run's own state saves are unaffected.
 requirements:
   - Enable it with C(callbacks_enabled = geusemaker.stack.recovery) in ansible.cfg.
+  - boto3 on the controller, for the S3 backend.
 """
 
 import os
@@ -28,11 +38,16 @@ import os
 from ansible.plugins.callback import CallbackBase
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import failure_record
-from ansible_collections.geusemaker.stack.plugins.module_utils.recovery import report
+from ansible_collections.geusemaker.stack.plugins.module_utils.recovery import REPORTED_STATUSES, report
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import STACK_RESULT
 from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import LockHeld, StateError, iso, open_store, utc_now
 
-REPORTED_STATUSES = ("failed", "rolled_back", "rollback_failed", "degraded")
+try:
+    import boto3
+except ImportError:
+    boto3 = None
+
+__all__ = ["CallbackModule", "REPORTED_STATUSES"]
 LOCK_ACTION = "geusemaker.stack.stack_lock"
 # Tasks of the rescue and always sections: their failures are not the failure being recovered from.
 BOOKKEEPING_ACTIONS = ("geusemaker.stack.stack_state", LOCK_ACTION, "geusemaker.stack.teardown",
@@ -51,14 +66,24 @@ class CallbackModule(CallbackBase):
         self.location = None
         self.first_failure = None
         self.locked_out = False
+        self.aws = {}  # region, endpoint_url, profile the modules used (never credentials)
+        self.commands = None
+        self.run_token = None  # the run's own lock token, from the lock task's result
 
     def _learn_stack(self, result):
         found = result._result.get(STACK_RESULT)
         if isinstance(found, dict) and found.get("stack_name") and isinstance(found.get("state"), dict):
             self.stack_name, self.location = found["stack_name"], found["state"]
+            if isinstance(found.get("aws"), dict):
+                self.aws = found["aws"]
+            if isinstance(found.get("commands"), dict):
+                self.commands = found["commands"]
 
     def v2_runner_on_ok(self, result):
         self._learn_stack(result)
+        token = result._result.get("token")
+        if getattr(result._task, "action", "") == LOCK_ACTION and token and token != "check-mode":
+            self.run_token = token
 
     def v2_runner_on_failed(self, result, ignore_errors=False):
         self._learn_stack(result)
@@ -76,30 +101,49 @@ class CallbackModule(CallbackBase):
         if self.stack_name is None or self.locked_out:
             return
         try:
-            store = open_store(self.location)
-            token = self._lock(store)
+            store = open_store(self.location, self._s3_client)
+            token, taken = self._lock(store)
         except StateError as e:
             self._display.warning("recovery: no report for stack {0}: {1}".format(self.stack_name, e))
             return
         try:
-            self._report(store)
+            self._report(store, token)
+        except StateError as e:
+            self._display.warning("recovery: no report for stack {0}: {1}".format(self.stack_name, e))
         finally:
-            if token:
-                store.release_lock(self.stack_name, token)
+            if taken:
+                try:
+                    store.release_lock(self.stack_name, token)
+                except StateError as e:
+                    self._display.warning("recovery: the lock taken for the report was not released: {0}".format(e))
+
+    def _s3_client(self):
+        """An S3 client for the S3 backend, on the controller: the modules' region, endpoint and profile, and the
+        credentials boto3 finds in this process's environment (see the description)."""
+        if boto3 is None:
+            raise StateError("boto3 is not installed on the controller")
+        try:
+            session = boto3.session.Session(profile_name=self.aws.get("profile") or None)
+            return session.client("s3", region_name=self.aws.get("region") or None,
+                                  endpoint_url=self.aws.get("endpoint_url") or None)
+        except Exception as e:  # a missing profile, an unusable region: say so, like any state error
+            raise StateError("no S3 client on the controller: {0}".format(e))
 
     def _lock(self, store):
-        """The token of a lock taken for this write; None when the run itself still holds the lock."""
+        """(token to write with, whether this callback took the lock): the run's own token while the run still
+        holds the lock, else one taken for this write."""
         try:
             lock, _unused = store.acquire_lock(self.stack_name, os.getpid())
         except LockHeld as e:
             if e.holder.get("pid") == os.getpid() and e.holder.get("host") == store.hostname:
-                return None
+                # This run's own lock (ansible-playbook is this process): write with its token.
+                return e.holder.get("token") or self.run_token, False
             raise StateError("another run holds it ({0}); nothing was written".format(e))
-        return lock["token"]
+        return lock["token"], True
 
-    def _report(self, store):
+    def _report(self, store, token):
         try:
-            document = store.load(self.stack_name, quarantine=False)
+            document, version = store.load_versioned(self.stack_name, quarantine=False)
         except StateError:
             return
         if not document or document.get("status") not in REPORTED_STATUSES:
@@ -109,10 +153,10 @@ class CallbackModule(CallbackBase):
             document["failure"] = self.first_failure
             document["updated_at"] = iso(utc_now())
             try:
-                store.save(self.stack_name, document)
+                store.save(self.stack_name, document, token=token, version=version)
             except StateError as e:
                 self._display.warning("recovery: cannot record the failure in the state file: {0}".format(e))
-        lines = report(document, store.location(self.stack_name))
+        lines = report(document, store.location(self.stack_name), self.commands, self.location)
         try:
             path = store.save_report(self.stack_name, "\n".join(lines) + "\n")
         except StateError as e:

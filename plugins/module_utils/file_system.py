@@ -81,7 +81,8 @@ def wait_available(stack, file_system_id, deadline, clock, sleep):
         return None
 
     try:
-        return poll_until(check, max(0, deadline - clock()), interval=POLL_INTERVAL, clock=clock, sleep=sleep)
+        return poll_until(check, max(0, deadline - clock()), interval=POLL_INTERVAL, clock=clock, sleep=sleep,
+                          heartbeat=stack.heartbeat)
     except PollTimeout:
         stack.fail(
             "EFS file system {0} not available within the timeout".format(file_system_id),

@@ -191,10 +191,11 @@ def degraded_message(states, document, timeout):
 
 
 def check(url, services, timeout=900, interval=5.0, validate_certs=False, get=http_get, clock=time.monotonic,
-          sleep=time.sleep, credentials=None):
+          sleep=time.sleep, credentials=None, heartbeat=None):
     """Poll until every service is healthy, the instance reports a failed boot stage, or ``timeout``.
 
     ``credentials``: {proxy_password, qdrant_api_key} for the probes (see read_credentials), or None.
+    ``heartbeat()``, when given, is called between rounds (the run's lock stays alive during the wait).
     Returns {health: healthy|degraded|boot_failed, status_document, services, elapsed}; a boot failure (at once,
     whatever the timeout) adds stage, resource_type, error_code and msg (with the log tail); degraded adds
     resource_type (instance), error_code (ServicesUnhealthy) and msg.
@@ -218,7 +219,7 @@ def check(url, services, timeout=900, interval=5.0, validate_certs=False, get=ht
         return None
 
     try:
-        health = poll_until(probe, timeout, interval=interval, clock=clock, sleep=sleep)
+        health = poll_until(probe, timeout, interval=interval, clock=clock, sleep=sleep, heartbeat=heartbeat)
     except PollTimeout:
         health = "degraded"
     result = {

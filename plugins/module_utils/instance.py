@@ -187,7 +187,7 @@ def run_one(stack, params, deadline, clock, sleep):
 
     limit = max(0, min(PROFILE_PROPAGATION_LIMIT, deadline - clock()))
     try:
-        return poll_until(attempt, limit, interval=POLL_INTERVAL, clock=clock, sleep=sleep)
+        return poll_until(attempt, limit, interval=POLL_INTERVAL, clock=clock, sleep=sleep, heartbeat=stack.heartbeat)
     except PollTimeout:
         raise last["error"]
 
@@ -223,9 +223,11 @@ def wait_healthy(stack, ids, deadline, clock, sleep):
     ec2 = stack.clients.ec2
     try:
         with stack.aws_call("cannot check the state of instance(s) {0}".format(", ".join(ids)), "instance", ids[0], action="wait"):
-            running = wait_until(ec2, "instance_running", max(0, deadline - clock()), POLL_INTERVAL, clock, sleep, InstanceIds=ids)
+            running = wait_until(ec2, "instance_running", max(0, deadline - clock()), POLL_INTERVAL, clock, sleep,
+                                 heartbeat=stack.heartbeat, InstanceIds=ids)
             for waiter in ("instance_status_ok", "system_status_ok"):
-                wait_until(ec2, waiter, max(0, deadline - clock()), POLL_INTERVAL, clock, sleep, InstanceIds=ids)
+                wait_until(ec2, waiter, max(0, deadline - clock()), POLL_INTERVAL, clock, sleep, heartbeat=stack.heartbeat,
+                           InstanceIds=ids)
     except WaitFailed as e:
         item = next(item for item in instances_of(e.response) if item["State"]["Name"] not in ("pending", "running"))
         state = item["State"]["Name"]
@@ -324,7 +326,7 @@ def stop(stack, ids, timeout, clock=time.monotonic, sleep=time.sleep):
         ec2.stop_instances(aws_retry=True, InstanceIds=ids)
     try:
         with stack.aws_call("cannot check the state of instance(s) {0}".format(", ".join(ids)), "instance", ids[0], action="wait"):
-            wait_until(ec2, "instance_stopped", timeout, POLL_INTERVAL, clock, sleep, InstanceIds=ids)
+            wait_until(ec2, "instance_stopped", timeout, POLL_INTERVAL, clock, sleep, heartbeat=stack.heartbeat, InstanceIds=ids)
     except (WaitFailed, WaitTimeout):
         stack.fail("instance(s) {0} not stopped within {1}s".format(", ".join(ids), timeout), resource_type="instance",
                    resource_id=ids[0], error_code="Timeout")

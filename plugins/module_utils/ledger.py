@@ -15,7 +15,7 @@ The document (schema_version 2)::
 import threading
 
 from ansible_collections.geusemaker.stack.plugins.module_utils import kinds
-from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import iso, utc_now
+from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import LockLost, StateConflict, iso, utc_now
 
 SCHEMA_VERSION = 2
 MAX_EVENTS = 500
@@ -120,17 +120,22 @@ def reused_ids(document):
 class Ledger:
     """A stack's state document bound to its store. Every mutating call saves; thread-safe."""
 
-    def __init__(self, store, stack_name, region, document=None, persist=True):
+    def __init__(self, store, stack_name, region, document=None, persist=True, version=None, lock_token=None):
         self.store = store
         self.stack_name = stack_name
         self.region = region
         self.persist = persist
         self._guard = threading.RLock()
         self.document = document if document is not None else new_document(stack_name, region)
+        # Saves are conditional on the version read (no lost update) and carry the run's lock token (only the
+        # lock's holder writes); see state_store.
+        self.version = version
+        self.lock_token = lock_token
+        self.refused = None  # once a save is refused (conflict, lock lost), every later one is, without writing
 
     @classmethod
-    def open(cls, store, stack_name, region, persist=True):
-        document = store.load(stack_name)
+    def open(cls, store, stack_name, region, persist=True, lock_token=None):
+        document, version = store.load_versioned(stack_name)
         if document is not None and region and document.get("region") not in (None, region):
             raise LedgerError(
                 "stack {0} is recorded in region {1}, not {2}; pass aws_region={1} or choose another stack_name".format(
@@ -139,7 +144,7 @@ class Ledger:
             )
         if document is not None:
             document = migrate(document, stack_name)
-        return cls(store, stack_name, region or (document or {}).get("region"), document, persist)
+        return cls(store, stack_name, region or (document or {}).get("region"), document, persist, version, lock_token)
 
     def pin_account(self, account_id, partition):
         """The account the stack lives in: recorded by its first run, and every later run must be in it.
@@ -160,8 +165,15 @@ class Ledger:
     def save(self):
         with self._guard:
             self.document["updated_at"] = iso(utc_now())
-            if self.persist:
-                self.store.save(self.stack_name, self.document)
+            if not self.persist:
+                return
+            if self.refused is not None:
+                raise self.refused
+            try:
+                self.version = self.store.save(self.stack_name, self.document, token=self.lock_token, version=self.version)
+            except (StateConflict, LockLost) as e:
+                self.refused = e
+                raise
 
     def _event(self, action, resource_type, resource_id, outcome, error_code=None, message=None):
         event = {"at": iso(utc_now()), "action": action, "type": resource_type, "id": resource_id, "outcome": outcome}

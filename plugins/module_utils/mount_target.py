@@ -54,7 +54,8 @@ def create(stack, file_system_id, subnet_id, security_group_id, deadline, clock,
             return None
 
     try:
-        return poll_until(attempt, max(0, deadline - clock()), interval=POLL_INTERVAL, clock=clock, sleep=sleep)
+        return poll_until(attempt, max(0, deadline - clock()), interval=POLL_INTERVAL, clock=clock, sleep=sleep,
+                          heartbeat=stack.heartbeat)
     except PollTimeout:
         raise last["error"]
 
@@ -80,7 +81,8 @@ def wait_available(stack, file_system_id, ids, deadline, clock, sleep):
         return None
 
     try:
-        return poll_until(check, max(0, deadline - clock()), interval=POLL_INTERVAL, clock=clock, sleep=sleep)
+        return poll_until(check, max(0, deadline - clock()), interval=POLL_INTERVAL, clock=clock, sleep=sleep,
+                          heartbeat=stack.heartbeat)
     except PollTimeout:
         pending = [mount_target_id for mount_target_id in ids if states.get(mount_target_id) != "available"] or ids
         stack.fail(

@@ -13,10 +13,11 @@ class PollTimeout(Exception):
     pass
 
 
-def poll_until(check, timeout, interval=DEFAULT_INTERVAL, clock=time.monotonic, sleep=time.sleep):
+def poll_until(check, timeout, interval=DEFAULT_INTERVAL, clock=time.monotonic, sleep=time.sleep, heartbeat=None):
     """Call ``check`` until it returns something other than None; PollTimeout after ``timeout`` seconds.
 
-    ``check`` runs at least once, even with a timeout of 0.
+    ``check`` runs at least once, even with a timeout of 0. ``heartbeat()``, when given, is called between polls
+    (a module keeps its run's lock alive there, see stack_module.Heartbeat).
     """
     deadline = clock() + timeout
     while True:
@@ -26,4 +27,6 @@ def poll_until(check, timeout, interval=DEFAULT_INTERVAL, clock=time.monotonic, 
         remaining = deadline - clock()
         if remaining <= 0:
             raise PollTimeout("not done within {0}s".format(timeout))
+        if heartbeat is not None:
+            heartbeat()
         sleep(min(interval, remaining))

@@ -2,11 +2,58 @@
 # Copyright: GeuseMaker developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Intervention hints for a stack left failed or degraded: console links, CLI commands, recovery options."""
+"""Intervention hints for a stack left failed or degraded: console links, CLI commands, recovery options.
+
+The commands name the playbooks as the user can run them (``commands``, given by the playbooks): ``style``
+``checkout`` is ``ansible-playbook playbooks/<name>.yml`` from a clone of the repository, ``collection`` is
+``ansible-playbook geusemaker.stack.<name>`` with the collection installed, ``awx`` is the AWX job template
+(``<name>_job_template``, by default "GeuseMaker <name>"). They carry the state location when it is not the default,
+so that the command finds the same state.
+"""
+
+import shlex
 
 from ansible_collections.geusemaker.stack.plugins.module_utils import kinds
 from ansible_collections.geusemaker.stack.plugins.module_utils.dependencies import deletion_order
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import owned_entries
+from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import DEFAULT_STATE_DIR, DEFAULT_STATE_PREFIX
+
+COMMAND_STYLES = ("checkout", "collection", "awx")
+JOB_TEMPLATES = {"deploy": "GeuseMaker deploy", "destroy": "GeuseMaker destroy", "check": "GeuseMaker check"}
+# The statuses a run ends in that need the user: the recovery report and the recovery options are for these.
+REPORTED_STATUSES = ("failed", "rolled_back", "rollback_failed", "degraded")
+
+
+def location_args(location):
+    """(name, value) of the extra vars that select this state location, when it is not the default one."""
+    if not location:
+        return []
+    if location.get("backend") == "s3":
+        args = [("state_backend", "s3"), ("state_bucket", location.get("bucket"))]
+        if location.get("prefix") and location["prefix"] != DEFAULT_STATE_PREFIX:
+            args.append(("state_prefix", location["prefix"]))
+        return args
+    if location.get("dir") and location["dir"] != DEFAULT_STATE_DIR:
+        return [("state_dir", location["dir"])]
+    return []
+
+
+def playbook_command(playbook, stack_name, commands=None, location=None):
+    """How this user runs ``playbook`` (deploy, destroy, check) on the stack: a command line, or the AWX job template."""
+    commands = commands or {}
+    style = commands.get("style") or "checkout"
+    args = [("stack_name", stack_name)] + location_args(location)
+    if style == "awx":
+        template = commands.get(playbook + "_job_template") or JOB_TEMPLATES[playbook]
+        answers = ", ".join("{0}={1}".format(name, value) for name, value in args if name != "state_backend")
+        return 'launch the job template "{0}" with {1}'.format(template, answers)
+    name = "geusemaker.stack." + playbook if style == "collection" else "playbooks/{0}.yml".format(playbook)
+    return "ansible-playbook {0} {1}".format(name, " ".join("-e {0}={1}".format(k, shlex.quote(str(v))) for k, v in args))
+
+
+def stack_commands(stack_name, commands=None, location=None):
+    """{deploy, destroy, check}: the command of each, as this user runs them."""
+    return {playbook: playbook_command(playbook, stack_name, commands, location) for playbook in JOB_TEMPLATES}
 
 
 def hourly_cost(entry):
@@ -19,7 +66,7 @@ def estimated_hourly_usd(entries):
     return sum(kinds.get(entry["type"]).hourly_usd(entry) or 0.0 for entry in entries)
 
 
-def leftovers_warning(document):
+def leftovers_warning(document, commands=None, location=None):
     """The warning of a failed run that deleted nothing: every resource left, with its cost where it has one."""
     lines = []
     for entry in deletion_order(owned_entries(document)):
@@ -27,8 +74,8 @@ def leftovers_warning(document):
         lines.append("{0} {1}{2}".format(entry["type"], entry["id"], " ({0})".format(cost) if cost else ""))
     if not lines:
         return None
-    return "rollback=false: nothing was deleted; {0} resource(s) of stack {1} are left: {2}. Destroy them with: " \
-        "ansible-playbook playbooks/destroy.yml -e stack_name={1}".format(len(lines), document["stack_name"], "; ".join(lines))
+    return "rollback=false: nothing was deleted; {0} resource(s) of stack {1} are left: {2}. Destroy them with: {3}".format(
+        len(lines), document["stack_name"], "; ".join(lines), playbook_command("destroy", document["stack_name"], commands, location))
 
 
 def _fill(template, entry, region):
@@ -57,29 +104,47 @@ def hints(document):
     return result
 
 
-def recovery_options(document):
-    stack_name = document["stack_name"]
-    options = [
-        ("Retry the failed step",
-         "ansible-playbook playbooks/deploy.yml -e stack_name={0}  # resumes from the ledger, adopting what exists".format(stack_name)),
-    ]
+def recovery_options(document, commands=None, location=None):
+    """(title, what to do) of each way out of the stack's status, the commands named as this user runs them."""
+    command = stack_commands(document["stack_name"], commands, location)
+    resumes = "resumes from the ledger, adopting what exists"
+    if command["deploy"].startswith("ansible"):
+        retry = "{0}  # {1}".format(command["deploy"], resumes)
+    else:
+        retry = "{0} (it {1})".format(command["deploy"], resumes)
+    options = [("Retry the failed step", retry)]
     if document["status"] == "degraded":
         options.append(
             (
                 "Continue with warning",
                 "the instance, EFS and network are usable now; look at the instance's /geusemaker/status.json and "
                 "its boot log (/var/log/geusemaker-boot.log, through SSM Session Manager), then check the services "
-                "again (nothing else runs) with: ansible-playbook playbooks/check.yml -e stack_name={0}".format(stack_name),
+                "again (nothing else runs) with: {0}".format(command["check"]),
             )
         )
     options += [
-        ("Roll back and abort", "ansible-playbook playbooks/destroy.yml -e stack_name={0}".format(stack_name)),
+        ("Roll back and abort", command["destroy"]),
         ("Manual intervention", "use the console links and CLI commands above, in that order"),
     ]
     return options
 
 
-def report(document, state_file):
+def summary(document, state_location, commands=None, location=None):
+    """What a job publishes (set_stats ``geusemaker``): stack_name, status, state_location, resources ({type, id,
+    status} each) and recovery_options ("title: what to do", when the status needs the user)."""
+    options = []
+    if document.get("status") in REPORTED_STATUSES:
+        options = ["{0}: {1}".format(title, text) for title, text in recovery_options(document, commands, location)]
+    return {
+        "stack_name": document["stack_name"],
+        "status": document.get("status"),
+        "state_location": state_location,
+        "resources": [{"type": e["type"], "id": e["id"], "status": e.get("status")} for e in document.get("resources", [])],
+        "recovery_options": options,
+    }
+
+
+def report(document, state_file, commands=None, location=None):
     """The recovery report as Markdown lines."""
     failure = document.get("failure") or {}
     lines = [
@@ -108,6 +173,6 @@ def report(document, state_file):
             "  - delete: `{0}`".format(hint["command"]),
         ]
     lines += ["", "## Recovery options"]
-    for title, command in recovery_options(document):
+    for title, command in recovery_options(document, commands, location):
         lines.append("- {0}: `{1}`".format(title, command) if command.startswith("ansible") else "- {0}: {1}".format(title, command))
     return lines

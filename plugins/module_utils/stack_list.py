@@ -8,7 +8,7 @@ from ansible_collections.geusemaker.stack.plugins.module_utils import kinds
 from ansible_collections.geusemaker.stack.plugins.module_utils.aws import AWS_ERRORS
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import owned_entries
 from ansible_collections.geusemaker.stack.plugins.module_utils.recovery import estimated_hourly_usd
-from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import StateCorrupt, parse_iso, utc_now
+from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import StateCorrupt, StateError, parse_iso, utc_now
 from ansible_collections.geusemaker.stack.plugins.module_utils.teardown import is_gone
 
 
@@ -38,8 +38,11 @@ def describe_stack(store, stack_name, clients_for_region, caller_account=None, n
     now = now or utc_now()
     try:
         document = store.load(stack_name, quarantine=False)
-    except StateCorrupt as e:
-        return {"stack_name": stack_name, "status": "corrupt", "failure": str(e), "existing_resources": None, "age": None}
+    except StateError as e:
+        status = "corrupt" if isinstance(e, StateCorrupt) else "unreadable"
+        return {"stack_name": stack_name, "status": status, "failure": str(e), "existing_resources": None, "age": None}
+    if document is None:  # removed since it was listed
+        return {"stack_name": stack_name, "status": "gone", "failure": None, "existing_resources": None, "age": None}
     failure = document.get("failure") or {}
     reason = failure.get("error_message") or failure.get("error_code")
     if failure.get("task"):

@@ -4,6 +4,8 @@
 
 """What every geusemaker.stack module shares: the stack's options, its ledger, AWS clients, results."""
 
+import threading
+import time
 from contextlib import contextmanager
 
 try:
@@ -19,18 +21,23 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.aws import AWS_ER
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import Ledger, LedgerError
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import ownership_tags, planned_id, stack_name_problem
 from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import (
+    LOCK_OPTIONS,
     STATE_LOCATION_OPTIONS,
+    LockLost,
     StateError,
+    describe_holder,
     open_store,
+    refresh_interval,
     state_location,
 )
 
-# The options of the doc fragment geusemaker.stack.stack; a play gives them once, as module_defaults of the
-# action group geusemaker.stack.stack.
+# The options of the doc fragments geusemaker.stack.stack and geusemaker.stack.state; a play gives them once, as
+# module_defaults of the action group geusemaker.stack.stack.
 STACK_OPTIONS = dict(
     stack_name=dict(type="str", required=True),
     tags=dict(type="dict", default={}),
-    **STATE_LOCATION_OPTIONS
+    **STATE_LOCATION_OPTIONS,
+    **LOCK_OPTIONS
 )
 
 LEDGER_FACT = "geusemaker_ledger"
@@ -81,6 +88,9 @@ class StackContext:
 
     def tags(self, key):
         return ownership_tags(self.stack_name, key, self.user_tags)
+
+    def heartbeat(self):
+        """Called between the polls of every long wait: StackModule keeps the run's lock alive there."""
 
     def plan(self, resource_type, key, **details):
         """Check mode: note what would be created and hand back a placeholder id."""
@@ -161,6 +171,58 @@ def caller_identity(sts):
     return identity["Account"], identity["Arn"].split(":")[1]
 
 
+class RunGone(StateError):
+    """The run that holds the stack's lock is gone (killed): the module that outlived it stops."""
+
+
+class Heartbeat:
+    """Keeps the run's lock alive from inside a module, and stops a module whose run is gone.
+
+    Modules are processes of their own; when ansible-playbook is killed (a cancelled AWX job), the worker running a
+    module has its own session and survives it, so the module would go on with its waits, its AWS calls and its
+    saves. Called during every long wait (and after every save, with ``after_save``), this refreshes the lock at
+    most every ``refresh_interval(ttl)`` seconds with the run's token, and raises LockLost when another run broke the
+    lock, or RunGone when the lock's holder is a process of this host that no longer exists. Without a token (a
+    module used without the lock) it does nothing. Thread-safe; once stopped, it raises at every call."""
+
+    def __init__(self, store, stack_name, token, clock=time.monotonic):
+        self.store = store
+        self.stack_name = stack_name
+        self.token = token
+        self.clock = clock
+        self.last = float("-inf")
+        self.interval = refresh_interval(None)
+        self.stopped = None
+        self._guard = threading.Lock()
+
+    def __call__(self, after_save=False):
+        if self.token is None:
+            return
+        with self._guard:
+            if self.stopped is not None:
+                raise self.stopped
+            if after_save:
+                holder = self.store.last_holder.get(self.stack_name)
+            elif self.clock() - self.last >= self.interval:
+                try:
+                    holder = self.store.heartbeat(self.stack_name, self.token)
+                except LockLost as e:
+                    self.stopped = e
+                    raise
+                except StateError:
+                    return  # a state location that does not answer now; the next beat tries again
+                self.last = self.clock()
+                self.interval = refresh_interval(holder.get("ttl"))
+            else:
+                return
+            if holder is not None and self.store.holder_gone(holder):
+                self.stopped = RunGone(
+                    "the run holding stack {0}'s lock ({1}) is gone, killed or cancelled; this module outlived it and "
+                    "stopped here. The state records everything created so far; the lock frees when it is stale.".format(
+                        self.stack_name, describe_holder(holder)))
+                raise self.stopped
+
+
 class StackModule(StackContext):
     """A StackContext driven by an AnsibleAWSModule: parameters in, ledger fact out.
 
@@ -174,7 +236,10 @@ class StackModule(StackContext):
         kwargs.setdefault("supports_check_mode", True)
         self.module = AnsibleAWSModule(argument_spec=spec, **kwargs)
         params = self.module.params
-        self.location = state_location(params)
+        try:
+            self.location = state_location(params)
+        except StateError as e:
+            self.module.fail_json(msg=str(e))
         problem = stack_name_problem(params["stack_name"])
         if problem:
             self.module.fail_json(msg=problem)
@@ -184,11 +249,15 @@ class StackModule(StackContext):
         if region not in known_regions():
             self.fail("aws_region {0!r} is not an AWS region this SDK knows".format(region), problems=["unknown region"])
         try:
-            self.store = open_store(self.location)
+            # The S3 backend's client is the module's own: its credentials, region and endpoint.
+            self.store = open_store(self.location, lambda: self.module.client("s3", retry_decorator=retry_decorator()))
         except StateError as e:
             self.fail(str(e))
         clients = Clients(lambda service: self.module.client(service, retry_decorator=retry_decorator()))
         super().__init__(params["stack_name"], region, None, clients, self.module.check_mode, params.get("tags"), params)
+        # In check mode nothing is saved and the lock is not taken (its token is a placeholder): no heartbeat.
+        self.lock_token = None if self.module.check_mode else params.get("lock_token")
+        self.beat = Heartbeat(self.store, params["stack_name"], self.lock_token)
         if not lock_first:
             self.fail_on_error(self.open)
 
@@ -196,7 +265,8 @@ class StackModule(StackContext):
         """Read the stack's state and pin the caller's account in it. Raises StackFailure: another account (naming
         both), no credentials, unreadable state."""
         try:
-            self.ledger = Ledger.open(self.store, self.stack_name, self.region, persist=not self.check_mode)
+            self.ledger = Ledger.open(self.store, self.stack_name, self.region, persist=not self.check_mode,
+                                      lock_token=self.lock_token)
             self.account_id, self.partition = caller_identity(self.clients.sts)
             self.ledger.pin_account(self.account_id, self.partition)
         except StateError as e:
@@ -210,8 +280,27 @@ class StackModule(StackContext):
         except StackFailure as e:
             self.fail(str(e), **{k: v for k, v in e.details.items() if v is not None})
 
+    def heartbeat(self, after_save=False):
+        """Keep the run's lock alive; stop the module (failed) when another run took the lock or its run is gone."""
+        try:
+            self.beat(after_save)
+        except (LockLost, RunGone) as e:
+            self.fail(str(e), error_code=type(e).__name__)
+
+    def record(self, resource_type, resource_id, provenance, **attributes):
+        entry = super().record(resource_type, resource_id, provenance, **attributes)
+        if not self.check_mode:
+            self.heartbeat(after_save=True)  # recorded first: a module that outlived its run stops after a true record
+        return entry
+
     def stack_result(self):
-        return {STACK_RESULT: dict(stack_name=self.module.params["stack_name"], state=self.location)}
+        """The stack, its state location and how its state is reached (no secret): what the recovery callback reads."""
+        params = self.module.params
+        aws = dict(region=self.module.region, endpoint_url=params.get("endpoint_url") or None, profile=params.get("profile") or None)
+        found = dict(stack_name=params["stack_name"], state=self.location, aws=aws)
+        if params.get("commands"):  # stack_state's: how the user runs the playbooks (module_utils/recovery.py)
+            found["commands"] = params["commands"]
+        return {STACK_RESULT: found}
 
     def _fail_aws(self, error, msg, **details):
         details.update(self.stack_result())

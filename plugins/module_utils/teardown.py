@@ -16,6 +16,7 @@ from ansible_collections.geusemaker.stack.plugins.module_utils import kinds
 from ansible_collections.geusemaker.stack.plugins.module_utils.aws import AWS_ERRORS, error_code
 from ansible_collections.geusemaker.stack.plugins.module_utils.dependencies import DELETE_AFTER, deletion_order
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import owned_entries, reused_ids
+from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import StateError
 
 # Refusals that clear by themselves once a dependency is released. Throttling is AWSRetry's business; a server
 # error (5xx) that outlasts AWSRetry is retried here too, until the deadline.
@@ -79,7 +80,8 @@ def build_plan(ledger, discovered, keep_data=False):
 class Teardown:
     """Runs a plan: deletes in dependency order, concurrently, until done or the deadline."""
 
-    def __init__(self, ledger, clients, timeout, poll=1.5, workers=8, log=None, clock=time.monotonic, sleep=time.sleep):
+    def __init__(self, ledger, clients, timeout, poll=1.5, workers=8, log=None, clock=time.monotonic, sleep=time.sleep,
+                 heartbeat=None):
         self.ledger = ledger
         self.clients = clients
         self.deadline = clock() + timeout
@@ -89,6 +91,10 @@ class Teardown:
         self.log = log or (lambda message: None)
         self.clock = clock
         self.sleep = sleep
+        # Called by the main loop between waits (the run's lock stays alive); an exception from it, or from a save,
+        # stops the teardown: ``stopped`` makes every worker return at its next step.
+        self.heartbeat = heartbeat or (lambda: None)
+        self.stopped = False
 
     def _note(self, entry, outcome, code=None, message=None):
         self.ledger.event("delete", entry["type"], entry["id"], outcome, error_code=code, message=message)
@@ -102,6 +108,8 @@ class Teardown:
         """Delete one resource and wait until it is gone. Returns True when gone."""
         kind = kinds.get(entry["type"]).impl
         while True:
+            if self.stopped:
+                return False
             try:
                 kind.delete(self.clients, entry)
                 self._note(entry, "requested")
@@ -118,6 +126,8 @@ class Teardown:
                 self._note(entry, "error", code, str(e)[:300])
                 return False
         while True:
+            if self.stopped:
+                return False
             try:
                 if not kind.exists(self.clients, entry):
                     self._note(entry, "deleted")
@@ -146,29 +156,39 @@ class Teardown:
             return [other for other in plan if other["type"] in blocking and other is not entry]
 
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            while pending or running:
-                gone_ids = {id(entry) for entry in done}
-                failed_ids = {id(entry) for entry in failed}
-                for key, entry in list(pending.items()):
-                    blockers = waits_for(entry)
-                    if any(id(blocker) in failed_ids for blocker in blockers):
-                        del pending[key]
-                        failed.append(entry)
-                        self._note(entry, "skipped", "DependencyNotDeleted", "a resource it waits for was not deleted")
-                        self.ledger.mark(entry["type"], entry["id"], "delete_failed")
-                    elif all(id(blocker) in gone_ids for blocker in blockers):
-                        del pending[key]
-                        running[pool.submit(self._remove, entry)] = entry
-                if not running:
-                    continue
-                finished, _unused = wait(list(running), return_when=FIRST_COMPLETED)
-                for future in finished:
-                    entry = running.pop(future)
-                    try:
-                        gone = future.result()
-                    except Exception as e:  # a bug in a kind must not stop the others
-                        self._note(entry, "error", type(e).__name__, str(e)[:300])
-                        gone = False
-                    self.ledger.mark(entry["type"], entry["id"], "deleted" if gone else "delete_failed")
-                    (done if gone else failed).append(entry)
+            try:
+                self._loop(plan, pending, running, done, failed, waits_for, pool)
+            except BaseException:
+                self.stopped = True
+                raise
         return done, failed
+
+    def _loop(self, plan, pending, running, done, failed, waits_for, pool):
+        while pending or running:
+            gone_ids = {id(entry) for entry in done}
+            failed_ids = {id(entry) for entry in failed}
+            for key, entry in list(pending.items()):
+                blockers = waits_for(entry)
+                if any(id(blocker) in failed_ids for blocker in blockers):
+                    del pending[key]
+                    failed.append(entry)
+                    self._note(entry, "skipped", "DependencyNotDeleted", "a resource it waits for was not deleted")
+                    self.ledger.mark(entry["type"], entry["id"], "delete_failed")
+                elif all(id(blocker) in gone_ids for blocker in blockers):
+                    del pending[key]
+                    running[pool.submit(self._remove, entry)] = entry
+            if not running:
+                continue
+            self.heartbeat()
+            finished, _unused = wait(list(running), timeout=self.poll, return_when=FIRST_COMPLETED)
+            for future in finished:
+                entry = running.pop(future)
+                try:
+                    gone = future.result()
+                except StateError:  # the state cannot be written (lock lost, conflict): stop, save nothing more
+                    raise
+                except Exception as e:  # a bug in a kind must not stop the others
+                    self._note(entry, "error", type(e).__name__, str(e)[:300])
+                    gone = False
+                self.ledger.mark(entry["type"], entry["id"], "deleted" if gone else "delete_failed")
+                (done if gone else failed).append(entry)

@@ -43,7 +43,8 @@ def wait_for(stack, waiter, wanted, volume_id, deadline, clock, sleep):
     """Wait until the volume is ``wanted`` (botocore's ``waiter``); a failure or the deadline fails critically."""
     try:
         with stack.aws_call("cannot check the state of data volume {0}".format(volume_id), TYPE, volume_id, action="wait"):
-            wait_until(stack.clients.ec2, waiter, max(0, deadline - clock()), POLL_INTERVAL, clock, sleep, VolumeIds=[volume_id])
+            wait_until(stack.clients.ec2, waiter, max(0, deadline - clock()), POLL_INTERVAL, clock, sleep, heartbeat=stack.heartbeat,
+                       VolumeIds=[volume_id])
     except (WaitFailed, WaitTimeout) as e:
         stack.fail("data volume {0} did not become {1}".format(volume_id, wanted), resource_type=TYPE, resource_id=volume_id,
                    error_code="VolumeError" if isinstance(e, WaitFailed) else "Timeout", critical=True)

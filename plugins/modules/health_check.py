@@ -55,11 +55,22 @@ options:
     description: Fail when the instance reports a failed boot stage; with false, return RV(health=boot_failed).
     type: bool
     default: true
+  stack_name:
+    description:
+      - The stack whose run holds the lock; with O(lock_token), the wait keeps that lock alive (it can last
+        O(timeout) seconds), and stops when another run took the lock or the run is gone.
+      - Given by the play's module_defaults for C(group/geusemaker.stack.stack); without it nothing is locked.
+    type: str
+  tags:
+    description: Not used; accepted so that the play's module_defaults for C(group/geusemaker.stack.stack) apply here too.
+    type: dict
+    default: {}
 notes:
   - Supports check mode, where it reads and probes nothing and returns C(health=skipped).
 author:
   - GeuseMaker developers (@michael-pittman)
 extends_documentation_fragment:
+  - geusemaker.stack.state
   - amazon.aws.common.modules
   - amazon.aws.region.modules
   - amazon.aws.boto3
@@ -135,6 +146,15 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 from ansible_collections.geusemaker.stack.plugins.module_utils import health
+from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import Heartbeat, RunGone, retry_decorator
+from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import (
+    LOCK_OPTIONS,
+    STATE_LOCATION_OPTIONS,
+    LockLost,
+    StateError,
+    open_store,
+    state_location,
+)
 
 
 def credentials(module, path):
@@ -155,6 +175,26 @@ def credentials(module, path):
     return values
 
 
+def heartbeat(module):
+    """Keeps the run's lock alive during the wait (see stack_module.Heartbeat); None without a lock."""
+    params = module.params
+    if not (params["stack_name"] and params["lock_token"]):
+        return None
+    try:
+        store = open_store(state_location(params), lambda: module.client("s3", retry_decorator=retry_decorator()))
+    except StateError as e:
+        module.fail_json(msg=str(e))
+    beat = Heartbeat(store, params["stack_name"], params["lock_token"])
+
+    def call():
+        try:
+            beat()
+        except (LockLost, RunGone) as e:
+            module.fail_json(msg=str(e), error_code=type(e).__name__)
+
+    return call
+
+
 def main():
     module = AnsibleAWSModule(
         argument_spec=dict(
@@ -165,6 +205,10 @@ def main():
             services=dict(type="list", elements="str", choices=list(health.SERVICES), default=list(health.SERVICES)),
             validate_certs=dict(type="bool", default=False),
             fail_on_boot_failure=dict(type="bool", default=True),
+            stack_name=dict(type="str"),
+            tags=dict(type="dict", default={}),
+            **STATE_LOCATION_OPTIONS,
+            **LOCK_OPTIONS
         ),
         supports_check_mode=True,
     )
@@ -178,7 +222,8 @@ def main():
     if module.check_mode:
         module.exit_json(changed=False, health="skipped", status_document=None, services={}, elapsed=0)
     result = health.check(params["url"], params["services"], params["timeout"], params["interval"],
-                          params["validate_certs"], credentials=credentials(module, params["credentials_path"]))
+                          params["validate_certs"], credentials=credentials(module, params["credentials_path"]),
+                          heartbeat=heartbeat(module))
     if result["health"] == "boot_failed" and params["fail_on_boot_failure"]:
         module.fail_json(changed=False, **result)
     module.exit_json(changed=False, **result)

@@ -77,6 +77,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleA
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_list import describe_stack, format_table
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import Clients, StackFailure, caller_identity, retry_decorator
 from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import (
+    LOCK_OPTIONS,
     STATE_LOCATION_OPTIONS,
     StateError,
     open_store,
@@ -86,11 +87,12 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.state_store impor
 
 def main():
     module = AnsibleAWSModule(
-        argument_spec=dict(stack_name=dict(type="str"), tags=dict(type="dict", default={}), **STATE_LOCATION_OPTIONS),
+        argument_spec=dict(stack_name=dict(type="str"), tags=dict(type="dict", default={}), **STATE_LOCATION_OPTIONS,
+                           **LOCK_OPTIONS),
         supports_check_mode=True,
     )
     try:
-        store = open_store(state_location(module.params))
+        store = open_store(state_location(module.params), lambda: module.client("s3", retry_decorator=retry_decorator()))
         names = store.list_stacks()
     except StateError as e:
         module.fail_json(msg=str(e))

@@ -8,11 +8,14 @@ module: stack_lock
 short_description: Take or release a stack's lock
 version_added: 0.1.0
 description:
-  - One run at a time per stack. The lock lives beside the stack's state (with the local backend,
-    C(<state_dir>/<stack_name>.lock)) and records host, pid and start time of the holding ansible-playbook
-    process.
-  - A lock is stale when its process on this host is gone, or, from another host, when its heartbeat (refreshed
-    on every state save) is older than its TTL. A stale lock is broken with a warning.
+  - One run at a time per stack. The lock lives beside the stack's state (C(<state_dir>/<stack_name>.lock), or
+    C(s3://<state_bucket>/<state_prefix><stack_name>.lock)), created exclusively (O_EXCL, or S3's C(IfNoneMatch))
+    before any other AWS call. It records host, pid and start time of the holding ansible-playbook process, its TTL,
+    a token, and the AWX job id when AWX runs the job.
+  - A lock is stale when its process on this host is gone, or, from another host, when its heartbeat is older than
+    its TTL. The run's modules refresh the heartbeat at every state save and during every long wait (instance, EFS,
+    health check, teardown), with the run's token (O(lock_token) of the other modules). A stale lock is broken with
+    a warning.
   - Once the lock is taken, the credentials' account is checked against the one the stack is recorded in; in
     another account the lock is released at once and the run stops, naming both accounts, before any change.
   - An action plugin runs this module with the pid of the ansible-playbook process, on the controller.
@@ -21,6 +24,9 @@ options:
     description: Set by the action plugin - the pid of the ansible-playbook process that holds the lock.
     type: int
     required: true
+  holder_job_id:
+    description: Set by the action plugin - the AWX job id (extra var C(awx_job_id) or C(tower_job_id)), if any.
+    type: str
   tags:
     description: Not used; accepted so that the play's module_defaults for C(group/geusemaker.stack.stack) apply here too.
     type: dict
@@ -37,9 +43,10 @@ options:
   ttl:
     description:
       - Seconds after the last heartbeat before a run on another host may treat this lock as stale.
-      - Pass at least the longest wait of the run without a state save (instance, health check, rollback).
+      - The run's modules refresh the heartbeat at least every quarter of it (at most every 30 s) while they wait,
+        so a killed run frees the stack within about this time.
     type: int
-    default: 300
+    default: 120
   token:
     description: With O(state=absent), the token returned when the lock was taken; another run's lock is left alone.
     type: str
@@ -75,7 +82,7 @@ token:
   returned: state=present
   type: str
 holder:
-  description: The lock record (host, pid, started_at), or the holder that refused the lock.
+  description: The lock record (host, pid, started_at, ttl, awx_job_id), or the holder that refused the lock.
   returned: state=present
   type: dict
 account_id:
@@ -94,22 +101,30 @@ def main():
         argument_spec=dict(
             state=dict(type="str", choices=["present", "absent"], default="present"),
             force=dict(type="bool", default=False),
-            ttl=dict(type="int", default=300),
+            ttl=dict(type="int", default=120),
             token=dict(type="str", no_log=False),
             holder_pid=dict(type="int", required=True),
+            holder_job_id=dict(type="str"),
         ),
         lock_first=True,
     )
     params, store, name = stack.params, stack.store, stack.stack_name
-    if stack.check_mode:
-        stack.module.exit_json(changed=False, skipped_lock=True, holder=store.read_lock(name), token="check-mode",
-                               **stack.stack_result())
-    if params["state"] == "absent":
-        stack.module.exit_json(changed=False, released=store.release_lock(name, params["token"]), **stack.stack_result())
     try:
-        lock, warnings = store.acquire_lock(name, params["holder_pid"], force=params["force"], ttl=params["ttl"])
+        if stack.check_mode:
+            holder = store.read_lock(name)
+            stack.module.exit_json(changed=False, skipped_lock=True, token="check-mode", **stack.stack_result(),
+                                   holder=None if holder is None else {k: v for k, v in holder.items()
+                                                                       if not k.startswith("_") and k != "token"})
+        if params["state"] == "absent":
+            stack.module.exit_json(changed=False, released=store.release_lock(name, params["token"]), **stack.stack_result())
+    except StateError as e:
+        stack.fail(str(e))
+    try:
+        lock, warnings = store.acquire_lock(name, params["holder_pid"], force=params["force"], ttl=params["ttl"],
+                                            job_id=params["holder_job_id"])
     except LockHeld as e:
-        stack.fail(str(e), holder=e.holder)
+        # The holder without its token: only the holding run writes with it.
+        stack.fail(str(e), holder={k: v for k, v in e.holder.items() if k != "token"})
     except StateError as e:
         stack.fail(str(e))
     try:

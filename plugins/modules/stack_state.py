@@ -46,6 +46,32 @@ options:
         rolled nothing back).
     type: bool
     default: false
+  commands:
+    description:
+      - How the user runs the playbooks, so that the commands this module and the recovery report show (retry,
+        check, destroy) are ones that user can run. The playbooks give it once per play (module_defaults).
+    type: dict
+    suboptions:
+      style:
+        description:
+          - V(checkout) names C(ansible-playbook playbooks/<name>.yml) (a clone of the repository),
+            V(collection) C(ansible-playbook geusemaker.stack.<name>) (the collection installed), V(awx) the AWX job
+            template.
+        type: str
+        choices: [checkout, collection, awx]
+        default: checkout
+      deploy_job_template:
+        description: With V(awx), the job template that deploys.
+        type: str
+        default: GeuseMaker deploy
+      destroy_job_template:
+        description: With V(awx), the job template that destroys.
+        type: str
+        default: GeuseMaker destroy
+      check_job_template:
+        description: With V(awx), the job template that checks a stack's services.
+        type: str
+        default: GeuseMaker check
 author:
   - GeuseMaker developers (@michael-pittman)
 extends_documentation_fragment:
@@ -89,11 +115,31 @@ resources:
   type: list
   elements: str
   sample: ["vpc vpc-0123456789abcdef0 (created, present)"]
+commands:
+  description: The deploy, destroy and check commands of this stack, as the user runs them (see O(commands)).
+  returned: always
+  type: dict
+  sample: {destroy: "ansible-playbook geusemaker.stack.destroy -e stack_name=demo"}
+summary:
+  description:
+    - What a job publishes for the next node of an AWX workflow (the playbooks' C(set_stats) key C(geusemaker)).
+    - stack_name, status (C(absent) when no state was ever recorded), state_location, resources (each
+      C({type, id, status})) and recovery_options (each a title, a colon and what to do; empty unless the stack is
+      failed, rolled back, rollback_failed or degraded).
+  returned: always
+  type: dict
 """
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import STACK_STATUSES, LedgerError, failure_record
-from ansible_collections.geusemaker.stack.plugins.module_utils.recovery import leftovers_warning
+from ansible_collections.geusemaker.stack.plugins.module_utils.recovery import (
+    COMMAND_STYLES,
+    JOB_TEMPLATES,
+    leftovers_warning,
+    stack_commands,
+    summary,
+)
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackModule
+from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import StateError
 
 
 def main():
@@ -106,6 +152,10 @@ def main():
             clear_failure=dict(type="bool", default=False),
             outputs=dict(type="dict"),
             warn_leftovers=dict(type="bool", default=False),
+            commands=dict(type="dict", options=dict(
+                style=dict(type="str", choices=list(COMMAND_STYLES), default="checkout"),
+                **{name + "_job_template": dict(type="str", default=template) for name, template in JOB_TEMPLATES.items()}
+            )),
         )
     )
     params = stack.params
@@ -119,18 +169,23 @@ def main():
         try:
             ledger.set_status(params["status"] or ledger.document["status"], failure=failure,
                               clear_failure=params["clear_failure"])
-        except LedgerError as e:
+        except (LedgerError, StateError) as e:
             stack.fail(str(e))
     if params["warn_leftovers"]:
-        warning = leftovers_warning(ledger.document)
+        warning = leftovers_warning(ledger.document, params["commands"], stack.location)
         if warning:
             stack.module.warn(warning)
     document = ledger.document
+    state_file = stack.store.location(stack.stack_name)
     stack.exit(
         status=document["status"],
-        state_file=stack.store.location(stack.stack_name),
+        state_file=state_file,
         outputs=document.get("outputs") or {},
         resources=["{type} {id} ({provenance}, {status})".format(**entry) for entry in document["resources"]],
+        commands=stack_commands(stack.stack_name, params["commands"], stack.location),
+        summary=dict(summary(document, state_file, params["commands"], stack.location),
+                     # No document: nothing of the stack was ever recorded (a run refused before its first save).
+                     **({"status": "absent"} if ledger.version is None else {})),
     )
 
 

@@ -82,6 +82,7 @@ log:
 from ansible_collections.geusemaker.stack.plugins.module_utils import teardown
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import LedgerError, failure_record
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackModule
+from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import StateError
 
 STATUSES = {
     "rollback": ("rolling_back", "rolled_back", "rollback_failed"),
@@ -106,26 +107,35 @@ def main():
     running, succeeded, unfinished = STATUSES[params["purpose"]]
     with stack.aws_call("cannot search for the stack's resources", None, action="discover"):
         discovered = teardown.discover_owned(stack.clients, stack.stack_name, stack.region)
-    plan = teardown.build_plan(stack.ledger, discovered, keep_data=params["keep_data"])
+    try:
+        plan = teardown.build_plan(stack.ledger, discovered, keep_data=params["keep_data"])
+    except StateError as e:
+        stack.fail("the teardown stopped: {0}".format(e))
     if stack.check_mode:
         stack.changed = bool(plan)
         stack.exit(plan=[summary(e) for e in plan], deleted=[], left=[], status=stack.ledger.document["status"], log=[])
+    log = []
     try:
         stack.ledger.set_status(running)
+        worker = teardown.Teardown(stack.ledger, stack.clients, params["timeout"], poll=params["poll_interval"],
+                                   log=log.append, heartbeat=stack.heartbeat)
+        deleted, left = worker.run(plan)
     except LedgerError as e:
         stack.fail(str(e))
-    log = []
-    worker = teardown.Teardown(stack.ledger, stack.clients, params["timeout"], poll=params["poll_interval"], log=log.append)
-    deleted, left = worker.run(plan)
+    except StateError as e:  # the state could not be written (the lock was lost, a conflict): nothing more is done
+        stack.fail("the teardown stopped: {0}".format(e), log=log)
     stack.changed = bool(deleted)
     left_names = ", ".join("{0} {1}".format(e["type"], e["id"]) for e in left)
-    if left:
-        failure = failure_record(params["purpose"], dict(
-            resource_type=left[0]["type"], error_code="TeardownIncomplete",
-            msg="{0} resource(s) could not be deleted: {1}".format(len(left), left_names)))
-        stack.ledger.set_status(unfinished, failure=failure if params["purpose"] == "destroy" else None)
-    else:
-        stack.ledger.set_status(succeeded)
+    try:
+        if left:
+            failure = failure_record(params["purpose"], dict(
+                resource_type=left[0]["type"], error_code="TeardownIncomplete",
+                msg="{0} resource(s) could not be deleted: {1}".format(len(left), left_names)))
+            stack.ledger.set_status(unfinished, failure=failure if params["purpose"] == "destroy" else None)
+        else:
+            stack.ledger.set_status(succeeded)
+    except StateError as e:
+        stack.fail("the teardown ran, but its outcome could not be recorded: {0}".format(e), log=log)
     result = dict(plan=[summary(e) for e in plan], deleted=[summary(e) for e in deleted], left=[summary(e) for e in left],
                   status=stack.ledger.document["status"], log=log)
     if left:

@@ -151,6 +151,7 @@ class Call:
     body: str
     method: str = ""
     path: str = ""
+    headers: Optional[dict] = None  # the request's headers as received (a test checks X-Amz-Security-Token)
 
 
 @dataclass(eq=False)
@@ -482,6 +483,7 @@ class FaultProxy:
             return self._forward(method, path, headers, body)
         service, operation, protocol = identify(method, path, handler.headers, body)
         call, rule = self._decide(service, operation, method, path, body)
+        call.headers = headers
         status, out_headers, out_body = 502, [], b""
         try:
             if rule is not None and rule.delay:

@@ -170,7 +170,7 @@ def test_unwritable_store_still_shows_the_report(store, monkeypatch):
 
     leave_stack(store, "failed")
 
-    def refuse(self, *args):
+    def refuse(self, *args, **kwargs):
         raise state_store.StateError("read-only file system")
 
     monkeypatch.setattr(state_store.LocalStateStore, "save", refuse)

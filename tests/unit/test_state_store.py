@@ -240,10 +240,10 @@ def test_a_holder_with_a_longer_ttl_outlives_the_default(tmp_path):
 
 def test_save_refreshes_the_heartbeat(tmp_path):
     store = LocalStateStore(str(tmp_path))
-    store.acquire_lock("s1", os.getpid())
+    lock, _unused = store.acquire_lock("s1", os.getpid())
     lock_path = os.path.join(str(tmp_path), "s1.lock")
     os.utime(lock_path, (1000, 1000))
-    store.save("s1", DOC)
+    store.save("s1", DOC, token=lock["token"])  # the run's saves carry its lock token
     assert os.stat(lock_path).st_mtime > 1000
 
 
