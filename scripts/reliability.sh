@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Prints the reliability figures (issue 4): every case of the fault matrix, crashes, faults during rollback,
-# concurrent deploys, bad input and the secrets sweep, every AWX kill moment and credential variable, run in parallel, each pytest worker against its own
-# emulator, inside a network namespace with only loopback. The test command runs a sample of the same cases.
+# concurrent deploys, bad input and the secrets sweep, plus every AWX kill moment and credential variable, run in
+# parallel, each pytest worker against its own emulator, inside a network namespace with only loopback. The test command runs a sample of the same cases.
 # Then every molecule scenario (scripts/molecule.sh), two at a time.
 # RELIABILITY_WORKERS overrides the number of parallel workers (default: twice the CPUs, at least 4).
 set -euo pipefail
