@@ -38,6 +38,11 @@ Rules (checked in the order added; the first matching rule that is not spent dec
   none of these: forward (``delay`` alone simulates a slow call);
   ``hook``: called with the Call once the rule has acted (after any forwarding), before the caller is answered:
   a test kills its client there, mid-call.
+  ``respond`` may also be a callable: ``respond(call)`` gives the (status, body, headers) of that call.
+
+Observers (``proxy.observers``) see every logged call: ``observer.before(call)`` runs before the call is acted on
+(the emulator still holds what it held when the caller sent it), and ``observer.after(call, before_result, status,
+body)`` once the answer is known. The authorization check (tests/support/authz) records calls this way.
 
 Idempotency tokens, as AWS honours them and the emulator does not (/work/shared/aws-on-moto.md): a RunInstances
 whose ClientToken was already answered with success gets that same answer again, without reaching the emulator
@@ -353,6 +358,7 @@ class FaultProxy:
         self._calls = []
         self._first_seen = {}
         self._token_answers = {}
+        self.observers = []
         self._server = _Server((host, port), self._make_handler())
         self.port = self._server.server_address[1]
         self.url = "http://%s:%d" % (host, self.port)
@@ -378,10 +384,12 @@ class FaultProxy:
             return list(self._rules)
 
     def clear(self, calls=True):
-        """Drop every rule; with calls=True (default) also the call log and the 'first seen' times of `after`."""
+        """Drop every rule; with calls=True (default) also the call log, the observers and the 'first seen' times of
+        `after`."""
         with self._lock:
             self._rules.clear()
             if calls:
+                self.observers.clear()
                 self._calls.clear()
                 self._first_seen.clear()
                 self._token_answers.clear()
@@ -484,6 +492,7 @@ class FaultProxy:
         service, operation, protocol = identify(method, path, handler.headers, body)
         call, rule = self._decide(service, operation, method, path, body)
         call.headers = headers
+        seen = [(observer, observer.before(call)) for observer in list(self.observers)]
         status, out_headers, out_body = 502, [], b""
         try:
             if rule is not None and rule.delay:
@@ -493,8 +502,9 @@ class FaultProxy:
                 if rule is not None and rule.delay:
                     call.injected = "delay"
             elif rule.respond is not None:
-                r_status, r_body = rule.respond[0], rule.respond[1]
-                r_headers = rule.respond[2] if len(rule.respond) > 2 and rule.respond[2] else {}
+                answer = rule.respond(call) if callable(rule.respond) else rule.respond
+                r_status, r_body = answer[0], answer[1]
+                r_headers = answer[2] if len(answer) > 2 and answer[2] else {}
                 status = int(r_status)
                 out_headers = [(k, v) for k, v in r_headers.items() if k.lower() not in RESPONSE_DROP]
                 out_body = r_body.encode("utf-8") if isinstance(r_body, str) else bytes(r_body or b"")
@@ -518,6 +528,8 @@ class FaultProxy:
                 rule.hook(call)
         finally:
             call.status = status
+            for observer, before in seen:
+                observer.after(call, before, status, out_body)
         return status, out_headers, out_body
 
     def _make_handler(self):
