@@ -153,6 +153,7 @@ EOF
     return 1
   }
 
+  python scripts/admin-setup.py "$endpoint" >/dev/null || return 1
   summary "deploy --check"
   (cd "$run" && ansible-playbook geusemaker.stack.deploy --check -e stack_name=gatecheck \
     -e state_dir="$run/state" -e ami_id="$ami" -e instance_type=t3.medium \

@@ -8,6 +8,7 @@ Every client handed to module_utils is an amazon.aws ``RetryingBotoClientWrapper
 and 5xx), so calls pass ``aws_retry=True``.
 """
 
+import re
 import time
 
 try:
@@ -22,7 +23,12 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 __all__ = ["AWS_ERRORS", "is_boto3_error_code", "error_code", "retry_decorator", "answer_or_none", "list_all", "WaitFailed",
-           "WaitTimeout", "wait_until"]
+           "WaitTimeout", "wait_until", "PERMISSION_CODES", "permission_problem"]
+
+# How AWS refuses a call the credentials may not make: EC2's answer, IAM's and the query services', the JSON
+# services' (SSM, EFS, Service Quotas).
+PERMISSION_CODES = ("UnauthorizedOperation", "AccessDenied", "AccessDeniedException", "UnauthorizedAccess")
+_REFUSED_ACTION = re.compile(r"not authorized to perform:? ([a-z0-9-]+:[A-Za-z0-9]+)")
 
 
 # Throttling answers AWSRetry's own list lacks: SSM's and EFS's.
@@ -40,6 +46,19 @@ def error_code(error):
         return error.response["Error"]["Code"]
     except (AttributeError, KeyError, TypeError):
         return type(error).__name__
+
+
+def permission_problem(error):
+    """What to tell the user about an authorization refusal: the action AWS names in its message (or the API
+    call), that it is a permission and not a capacity or input problem, and how to find what is missing."""
+    text = str(error)
+    match = _REFUSED_ACTION.search(text)
+    action = match.group(1) if match else "the {0} call".format(getattr(error, "operation_name", "AWS"))
+    hint = ("AWS encoded the details: decode them with `aws sts decode-authorization-message --encoded-message "
+            "<the message above>`; " if "encoded authorization failure message" in text.lower() else "")
+    return ("a permission problem, not a capacity or input one: these AWS credentials may not {0}. {1}Grant what "
+            "docs/iam/deployer-policy.json grants (README: 'The deployer policy' shows how to check it on the account "
+            "with aws iam simulate-principal-policy), then run again".format(action, hint))
 
 
 def answer_or_none(operation, result_key, gone_codes, **params):

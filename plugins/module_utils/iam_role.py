@@ -8,6 +8,12 @@ Least privilege: one inline policy and no attached managed policy (AWS's AmazonS
 let the instance read every SSM parameter of the region). The role may read exactly the stack's parameters,
 decrypt them only through SSM, mount and write exactly the stack's file system, and register with Session
 Manager. A managed policy found attached is detached.
+
+The role is created with the permissions boundary ``ownership.boundary_arn`` (docs/iam/instance-boundary.json,
+created once per account by an administrator). Whatever policy the role is later given, and whoever the deployer
+makes it trust, it can do no more than the boundary allows: read GeuseMaker parameters, mount file systems through a
+mount target and talk to Session Manager, and all of that only from an EC2 instance. The deployer policy allows
+creating roles and writing their policies only with that boundary, and forbids lifting it.
 """
 
 import json
@@ -16,7 +22,14 @@ from urllib.parse import unquote
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list, boto3_tag_list_to_ansible_dict
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.aws import answer_or_none, is_boto3_error_code, list_all
-from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import IAM_PATH, STACK_TAG, iam_name, is_owned, is_planned
+from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import (
+    IAM_PATH,
+    STACK_TAG,
+    boundary_arn,
+    iam_name,
+    is_owned,
+    is_planned,
+)
 
 TYPE = "iam_role"
 KEY = "role"
@@ -50,8 +63,8 @@ def inline_policy(stack_name, region, file_system_arn=None, account_id=None, par
         {
             "Sid": "ReadStackParameters",
             "Effect": "Allow",
-            "Action": ["ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"],
-            "Resource": [parameters, parameters + "/*"],
+            "Action": "ssm:GetParameter",  # the boot script reads each secret by name
+            "Resource": parameters + "/*",
         },
         {
             "Sid": "DecryptStackParametersThroughSsm",
@@ -127,6 +140,10 @@ def converge(stack, name, file_system_arn=None):
     return True
 
 
+def boundary_of(role):
+    return (role.get("PermissionsBoundary") or {}).get("PermissionsBoundaryArn")
+
+
 def require_owned(stack, name, role):
     if role is None or role.get("Path") != IAM_PATH or not is_owned(tags_of(role), stack.stack_name):
         stack.fail(
@@ -134,6 +151,18 @@ def require_owned(stack, name, role):
             "remove it or choose another stack_name".format(name, IAM_PATH, STACK_TAG, stack.stack_name),
             resource_type=TYPE,
             resource_id=name,
+        )
+    wanted = boundary_arn(stack.partition, stack.account_id)
+    if boundary_of(role) != wanted:
+        # The deployer policy may neither add nor change a boundary (it would be the way out of it).
+        stack.fail(
+            "IAM role {0} is the stack's but has the permissions boundary {1}, not {2} (an older version of this "
+            "collection made it without one). An administrator sets it: aws iam put-role-permissions-boundary "
+            "--role-name {0} --permissions-boundary {2}; or destroy the stack with -e keep_data=true and deploy it "
+            "again".format(name, boundary_of(role) or "none", wanted),
+            resource_type=TYPE,
+            resource_id=name,
+            error_code="PermissionsBoundaryMissing",
         )
 
 
@@ -174,6 +203,7 @@ def ensure(stack, file_system_arn=None):
             AssumeRolePolicyDocument=json.dumps(ASSUME_ROLE_POLICY),
             Tags=ansible_dict_to_boto3_tag_list(stack.tags(KEY)),
             Description="GeuseMaker stack {0} instances ({1})".format(stack.stack_name, stack.region),
+            PermissionsBoundary=boundary_arn(stack.partition, stack.account_id),
         )["Role"]
 
     role, provenance = ensure_named(stack, TYPE, "IAM role", name, get_role, create, require_owned)

@@ -138,7 +138,10 @@ def launch_parameters(stack, key, subnet_id, spec, device_name, market):
                 "Ebs": {"VolumeSize": spec["root_volume_size"], "VolumeType": "gp3", "Encrypted": True, "DeleteOnTermination": True},
             }
         ],
-        TagSpecifications=boto3_tag_specifications(stack.tags(key), ["instance", "volume"]),
+        # A spot launch also creates a spot request: tagged at birth like the rest, so that the stack (and its
+        # deployer policy, which cancels only tagged requests) owns it.
+        TagSpecifications=boto3_tag_specifications(stack.tags(key), ["instance", "volume"] + (
+            ["spot-instances-request"] if market == "spot" else [])),
         ClientToken=client_token(stack.stack_name, stack.region, key, spec["run_id"], market, subnet_id),
     )
     if spec["key_name"]:

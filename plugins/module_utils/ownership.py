@@ -9,6 +9,9 @@ import re
 STACK_TAG = "geusemaker:stack"
 KEY_TAG = "geusemaker:key"
 IAM_PATH = "/geusemaker/"
+# The permissions boundary every role of a stack is created with: an administrator creates this managed policy once
+# per account from docs/iam/instance-boundary.json, and the deployer policy lets the deployer create roles only with it.
+BOUNDARY_POLICY_NAME = "geusemaker-instance-boundary"
 STACK_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{2,31}$")  # fullmatch: "$" alone lets a trailing newline through
 # An id a check-mode run hands on for a resource it would create.
 PLANNED_PREFIX = "(new "
@@ -31,6 +34,17 @@ def ownership_tags(stack_name, key, user_tags=None):
     tags[STACK_TAG] = stack_name
     tags[KEY_TAG] = key
     return tags
+
+
+def boundary_arn(partition, account_id):
+    """The ARN of the permissions boundary policy in this account."""
+    return "arn:{0}:iam::{1}:policy{2}{3}".format(partition or "aws", account_id, IAM_PATH, BOUNDARY_POLICY_NAME)
+
+
+def boundary_setup_command():
+    """What an administrator runs once per account to create the boundary (docs/ ships in the collection)."""
+    return ("aws iam create-policy --policy-document file://ansible_collections/geusemaker/stack/docs/iam/"
+            "instance-boundary.json --path {0} --policy-name {1}".format(IAM_PATH, BOUNDARY_POLICY_NAME))
 
 
 def owner_filters(stack_name, key=None):

@@ -10,11 +10,26 @@ risky (a /0 source) is a warning.
 
 import ipaddress
 import re
+import shlex
 
 from ansible_collections.geusemaker.stack.plugins.module_utils import kinds, volume
-from ansible_collections.geusemaker.stack.plugins.module_utils.aws import AWS_ERRORS, error_code, list_all
+from ansible_collections.geusemaker.stack.plugins.module_utils.aws import (
+    AWS_ERRORS,
+    PERMISSION_CODES,
+    error_code,
+    is_boto3_error_code,
+    list_all,
+    permission_problem,
+)
 from ansible_collections.geusemaker.stack.plugins.module_utils.instance import ROOT_VOLUME_GIB
-from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import KEY_TAG, STACK_TAG
+from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import (
+    IAM_PATH,
+    KEY_TAG,
+    STACK_TAG,
+    boundary_arn,
+    boundary_setup_command,
+    iam_name,
+)
 
 # The current Deep Learning Base OSS NVIDIA driver GPU AMI (Amazon Linux 2023), for the instance type's architecture:
 # AWS keeps this parameter on its latest image, so no retired image is pinned here.
@@ -291,14 +306,86 @@ def image_problems(ec2, ssm, ami_id, architectures, root_volume_size):
     return {"ami_id": ami_id, "architecture": architecture, "root_volume_size": size}, problems
 
 
+def boundary_problem(iam, partition, account_id):
+    """None when the permissions boundary the stack's role is created with exists, else what to do."""
+    arn = boundary_arn(partition, account_id)
+    try:
+        iam.get_policy(aws_retry=True, PolicyArn=arn)
+    except is_boto3_error_code("NoSuchEntity"):
+        return ("the permissions boundary {0} does not exist in this account; the stack's role is created only with "
+                "it. An administrator creates it once per account: {1}".format(arn, boundary_setup_command()))
+    except AWS_ERRORS as e:
+        if error_code(e) in PERMISSION_CODES:
+            return "the permissions boundary {0} cannot be read: {1}".format(arn, permission_problem(e))
+        return "the permissions boundary {0} cannot be read: {1}".format(arn, error_code(e))
+    return None
+
+
+# What `aws iam simulate-principal-policy` checks for a deploy, destroy and check: the calls the deployer policy
+# guards with conditions, each on the resource it authorizes, with the context AWS gives it. (action, resource
+# ARN template, context entries); {p} partition, {r} region, {a} account, {s} stack, {n} role and profile name.
+POLICY_PROBES = [
+    ("ec2:CreateVpc", "arn:{p}:ec2:{r}:{a}:vpc/*", {"aws:RequestTag/" + STACK_TAG: "{s}"}),
+    ("ec2:RunInstances", "arn:{p}:ec2:{r}:{a}:instance/*", {
+        "aws:RequestTag/" + STACK_TAG: "{s}", "ec2:InstanceProfile": "arn:{p}:iam::{a}:instance-profile" + IAM_PATH + "{n}",
+        "ec2:MetadataHttpTokens": "required"}),
+    ("ec2:RunInstances", "arn:{p}:ec2:{r}:{a}:spot-instances-request/*", {"aws:RequestTag/" + STACK_TAG: "{s}"}),
+    ("ec2:CreateTags", "arn:{p}:ec2:{r}:{a}:instance/*", {"ec2:CreateAction": "RunInstances"}),
+    ("iam:PassRole", "arn:{p}:iam::{a}:role" + IAM_PATH + "{n}", {"iam:PassedToService": "ec2.amazonaws.com"}),
+    ("iam:CreateRole", "arn:{p}:iam::{a}:role" + IAM_PATH + "{n}", {
+        "aws:RequestTag/" + STACK_TAG: "{s}", "iam:PermissionsBoundary": "{b}"}),
+    ("iam:PutRolePolicy", "arn:{p}:iam::{a}:role" + IAM_PATH + "{n}", {"iam:PermissionsBoundary": "{b}"}),
+    ("elasticfilesystem:CreateFileSystem", "*", {"aws:RequestTag/" + STACK_TAG: "{s}"}),
+    ("ssm:PutParameter", "arn:{p}:ssm:{r}:{a}:parameter/geusemaker/{s}/db_password", {"aws:RequestTag/" + STACK_TAG: "{s}"}),
+    ("ec2:CancelSpotInstanceRequests", "arn:{p}:ec2:{r}:{a}:spot-instances-request/*", {"aws:ResourceTag/" + STACK_TAG: "{s}"}),
+    ("ec2:TerminateInstances", "arn:{p}:ec2:{r}:{a}:instance/*", {"aws:ResourceTag/" + STACK_TAG: "{s}"}),
+    ("elasticfilesystem:DeleteMountTarget", "arn:{p}:elasticfilesystem:{r}:{a}:file-system/*", {
+        "aws:ResourceTag/" + STACK_TAG: "{s}"}),
+    ("ec2:DeleteNetworkInterface", "arn:{p}:ec2:{r}:{a}:network-interface/*", {}),
+]
+
+
+def policy_probes(partition, region, account_id, stack_name):
+    """POLICY_PROBES filled in for this account and stack: [(action, resource ARN, {key: value})]."""
+    values = dict(p=partition or "aws", r=region, a=account_id, s=stack_name, n=iam_name(stack_name, region),
+                  b=boundary_arn(partition, account_id))
+    return [(action, resource.format(**values), {k: v.format(**values) for k, v in context.items()})
+            for action, resource, context in POLICY_PROBES]
+
+
+def policy_check_commands(caller_arn, partition, region, account_id, stack_name):
+    """The `aws iam simulate-principal-policy` commands that check, on the account, that the caller's policies allow
+    what a deploy, check and destroy of this stack ask (they print only what is not allowed)."""
+    source = caller_arn
+    if source and ":assumed-role/" in source:  # a role session: simulate the role itself
+        role = source.split(":assumed-role/", 1)[1].split("/", 1)[0]
+        source = "arn:{0}:iam::{1}:role/{2}".format(partition or "aws", account_id, role)
+    commands = []
+    for action, resource, context in policy_probes(partition, region, account_id, stack_name):
+        words = ["aws", "iam", "simulate-principal-policy", "--policy-source-arn", source, "--action-names", action,
+                 "--resource-arns", resource]
+        if context:
+            words.append("--context-entries")
+            words += ["ContextKeyName={0},ContextKeyValues={1},ContextKeyType=string".format(k, v)
+                      for k, v in sorted(context.items())]
+        words += ["--query", "EvaluationResults[?EvalDecision!='allowed'].[EvalActionName,EvalResourceName,EvalDecision]",
+                  "--output", "text"]
+        commands.append(" ".join(shlex.quote(word) for word in words))
+    return commands
+
+
 def key_pair_problem(ec2, key_name):
     return refusal("key_name {0!r} cannot be used".format(key_name), ec2.describe_key_pairs, KeyNames=[key_name])
 
 
-def account_problems(clients, params):
+def account_problems(clients, params, account_id=None, partition="aws"):
     """(facts, problems, warnings) from read-only calls."""
     ec2 = clients.ec2
     problems, warnings, reused_zones = [], [], []
+    if account_id:
+        problem = boundary_problem(clients.iam, partition, account_id)
+        if problem:
+            problems.append(problem)
     if params.get("vpc_id"):
         found, reused_zones = public_subnet_problems(ec2, params["vpc_id"], params["subnet_ids"])
         problems += found

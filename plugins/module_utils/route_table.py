@@ -19,10 +19,16 @@ def find_owned(ec2, stack_name, vpc_id):
     return TABLES.first_owned(ec2, stack_name, KEY, vpc_id)
 
 
+ROUTE_TARGETS = ("GatewayId", "NatGatewayId", "NetworkInterfaceId", "InstanceId", "TransitGatewayId",
+                 "VpcPeeringConnectionId", "EgressOnlyInternetGatewayId", "CarrierGatewayId", "LocalGatewayId",
+                 "CoreNetworkArn")
+
+
 def default_route_target(table):
+    """Where the default route goes (an internet gateway, or whatever someone pointed it at), or None without one."""
     for route in table.get("Routes", []):
         if route.get("DestinationCidrBlock") == DEFAULT_ROUTE:
-            return route.get("GatewayId")
+            return next((route[key] for key in ROUTE_TARGETS if route.get(key)), "(a route with no target)")
     return None
 
 

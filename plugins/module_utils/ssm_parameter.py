@@ -46,13 +46,16 @@ def tags_of(ssm, name):
     return boto3_tag_list_to_ansible_dict(tags)
 
 
+def described(ssm, option, value):
+    """The parameters DescribeParameters lists for one filter: metadata only, never a value, so the deployer needs no
+    right to read (or decrypt) any secret to find its stack's."""
+    filters = [{"Key": "Name" if option == "Equals" else "Path", "Option": option, "Values": [value]}]
+    return list_all(ssm, "describe_parameters", "Parameters", ParameterFilters=filters)
+
+
 def present(ssm, name):
-    """True when the parameter exists (its value is not decrypted and not kept)."""
-    try:
-        ssm.get_parameter(aws_retry=True, Name=name)
-    except is_boto3_error_code("ParameterNotFound"):
-        return False
-    return True
+    """True when the parameter exists."""
+    return any(item["Name"] == name for item in described(ssm, "Equals", name))
 
 
 def ensure_one(stack, secret):
@@ -107,5 +110,5 @@ def exists(clients, entry):
 
 def discover(clients, stack_name, region):
     ssm = clients.ssm
-    names = [parameter["Name"] for parameter in list_all(ssm, "get_parameters_by_path", "Parameters", Path=ssm_path(stack_name), Recursive=True)]
+    names = [parameter["Name"] for parameter in described(ssm, "Recursive", ssm_path(stack_name).rstrip("/"))]
     return [{"id": name, "key": name.rsplit("/", 1)[-1]} for name in names if is_owned(tags_of(ssm, name), stack_name)]

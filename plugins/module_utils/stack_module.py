@@ -17,7 +17,13 @@ except ImportError:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 # Re-exported: modules and tests import these from here.
-from ansible_collections.geusemaker.stack.plugins.module_utils.aws import AWS_ERRORS, error_code, retry_decorator  # noqa: F401
+from ansible_collections.geusemaker.stack.plugins.module_utils.aws import (  # noqa: F401
+    AWS_ERRORS,
+    PERMISSION_CODES,
+    error_code,
+    permission_problem,
+    retry_decorator,
+)
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import Ledger, LedgerError
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import ownership_tags, planned_id, stack_name_problem
 from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import (
@@ -85,6 +91,7 @@ class StackContext:
         # The caller's account, once known (StackModule pins it); policies name it when they can.
         self.account_id = None
         self.partition = "aws"
+        self.caller_arn = None
 
     def tags(self, key):
         return ownership_tags(self.stack_name, key, self.user_tags)
@@ -131,8 +138,10 @@ class StackContext:
             return create(), "created"
 
     def fail_aws(self, error, msg, resource_type, resource_id=None, action="create"):
-        """Log the failed attempt in the ledger, then fail with the AWS error."""
+        """Log the failed attempt in the ledger, then fail with the AWS error (a refused permission says so)."""
         code = error_code(error)
+        if code in PERMISSION_CODES:
+            msg = "{0}: {1}".format(msg, permission_problem(error))
         try:
             self.ledger.event(action, resource_type, resource_id, "error", error_code=code, message=str(error)[:500])
         except (StateError, OSError):
@@ -155,7 +164,7 @@ def known_regions():
 
 
 def caller_identity(sts):
-    """(account id, partition) of the credentials in use; StackFailure with a clear message when there are none."""
+    """(account id, partition, ARN) of the credentials in use; StackFailure with a clear message when there are none."""
     try:
         identity = sts.get_caller_identity(aws_retry=True)
     except NoCredentialsError:
@@ -168,7 +177,7 @@ def caller_identity(sts):
     except AWS_ERRORS as e:
         raise StackFailure("the AWS credentials are not accepted ({0}): {1}".format(error_code(e), e),
                            problems=["credentials refused"], error_code=error_code(e))
-    return identity["Account"], identity["Arn"].split(":")[1]
+    return identity["Account"], identity["Arn"].split(":")[1], identity["Arn"]
 
 
 class RunGone(StateError):
@@ -267,7 +276,7 @@ class StackModule(StackContext):
         try:
             self.ledger = Ledger.open(self.store, self.stack_name, self.region, persist=not self.check_mode,
                                       lock_token=self.lock_token)
-            self.account_id, self.partition = caller_identity(self.clients.sts)
+            self.account_id, self.partition, self.caller_arn = caller_identity(self.clients.sts)
             self.ledger.pin_account(self.account_id, self.partition)
         except StateError as e:
             raise StackFailure(str(e))

@@ -18,7 +18,9 @@ description:
     data volume first, and the type must be offered there); the vCPU quota
     (Service Quotas C(L-3819A6DF)/C(L-DB2E81BA) for G and VT spot/on-demand, C(L-34B43A08)/C(L-1216C47A) for
     standard families, C(L-7212CCBC)/C(L-417A185B) for P; a quota that cannot be read is a warning); the image, its
-    architecture against the instance type's, and its root snapshot against the root volume; the key pair.
+    architecture against the instance type's, and its root snapshot against the root volume; the key pair; the
+    permissions boundary C(policy/geusemaker/geusemaker-instance-boundary) that the stack's role is created with
+    (an administrator creates it once per account from C(docs/iam/instance-boundary.json)).
   - Makes no change in AWS. A corrupt state file is moved aside as C(<stack_name>.json.corrupt-<UTC timestamp>) and
     reported.
 options:
@@ -170,6 +172,15 @@ estimated_cost:
   returned: success
   type: str
   sample: about USD 0.526/hour for 1 x g4dn.xlarge on-demand, plus EFS storage billed by stored GB
+policy_check_commands:
+  description:
+    - C(aws iam simulate-principal-policy) commands that check, on the account, that the credentials in use may make
+      the calls a deploy, check and destroy of this stack make under their conditions (tags, permissions boundary,
+      role passed to EC2 only). Each prints nothing when the call is allowed.
+    - A C(--check) deploy prints them.
+  returned: success
+  type: list
+  elements: str
 """
 
 from ansible_collections.geusemaker.stack.plugins.module_utils import preflight
@@ -210,7 +221,8 @@ def main():
         except StateError as e:
             problems.append(str(e))
     if not problems:
-        facts, problems, more_warnings = preflight.account_problems(stack.clients, params)
+        facts, problems, more_warnings = preflight.account_problems(stack.clients, params, stack.account_id,
+                                                                    stack.partition)
         warnings += more_warnings
     for warning in warnings:
         stack.module.warn(warning)
@@ -228,6 +240,8 @@ def main():
         data_zone=facts["data_zone"],
         stack_status=stack.ledger.document["status"] if stack.ledger.exists_on_disk else "new",
         estimated_cost=preflight.estimated_cost(params["instance_type"], params["instance_count"], params["data_volume_size"]),
+        policy_check_commands=preflight.policy_check_commands(stack.caller_arn, stack.partition, stack.region,
+                                                              stack.account_id, stack.stack_name),
     )
 
 

@@ -108,7 +108,7 @@ def main():
     caller_account = None
     if names:
         try:
-            caller_account, _partition = caller_identity(clients_for_region(module.region).sts)
+            caller_account, _partition, _arn = caller_identity(clients_for_region(module.region).sts)
         except StackFailure as e:
             module.warn("resources are not counted: {0}".format(e))
     stacks = [describe_stack(store, name, clients_for_region, caller_account) for name in names]

@@ -89,7 +89,9 @@ def aws(emulator, proxy, monkeypatch):
     urllib.request.urlopen(urllib.request.Request(emulator + "/moto-api/reset", method="POST"), timeout=10)
     for name, value in aws_env(emulator).items():
         monkeypatch.setenv(name, value)
-    return Emulator(emulator)
+    found = Emulator(emulator)
+    found.create_boundary()  # the administrator's once-per-account step (scripts/admin-setup.py)
+    return found
 
 
 def aws_env(endpoint):
@@ -109,6 +111,11 @@ class Emulator:
         self.efs = boto3.client("efs", region_name=REGION, endpoint_url=endpoint)
         self.ssm = boto3.client("ssm", region_name=REGION, endpoint_url=endpoint)
         self.iam = boto3.client("iam", region_name=REGION, endpoint_url=endpoint)
+
+    def create_boundary(self):
+        with open(os.path.join(ROOT, "docs", "iam", "instance-boundary.json")) as handle:
+            self.iam.create_policy(Path="/geusemaker/", PolicyName="geusemaker-instance-boundary",
+                                   PolicyDocument=handle.read())
 
     def ami_id(self):
         """An Amazon image for the x86_64 instance types the tests launch."""

@@ -57,6 +57,7 @@ CASES = [
     ("instance-type", dict(instance_type="x9.huge"), None, "instance_type 'x9.huge' is not offered here"),
     ("image", dict(ami_id="ami-00000000"), None, "ami_id ami-00000000"),
     ("state-dir-unusable", "state_dir_is_a_file", None, "stacks cannot be created: Not a directory"),
+    ("no-role-boundary", "no_boundary", None, "geusemaker-instance-boundary does not exist in this account"),
 ]
 
 
@@ -117,6 +118,8 @@ def test_bad_input_is_refused_before_any_change(aws, proxy, playbook, deploy_var
         variables["state_dir"] = str(blocker / "stacks")
     elif extra in ("arm64_image", "small_root"):
         variables.update(image_case(aws, extra))
+    elif extra == "no_boundary":  # an account whose administrator has not created the roles' boundary yet
+        aws.iam.delete_policy(PolicyArn="arn:aws:iam::123456789012:policy/geusemaker/geusemaker-instance-boundary")
     elif isinstance(extra, dict):
         variables.update(extra)
     elif extra not in ACCOUNT_ANSWERS:

@@ -11,6 +11,7 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module impo
 from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import LocalStateStore
 
 REGION = "us-east-1"
+ACCOUNT = "123456789012"
 
 
 @pytest.fixture
@@ -53,7 +54,9 @@ def make_stack(aws, store):
 
     def make(stack_name="unit", check_mode=False, tags=None, params=None):
         ledger = Ledger.open(store, stack_name, REGION, persist=not check_mode)
-        return StackContext(stack_name, REGION, ledger, make_clients(), check_mode, tags, params)
+        stack = StackContext(stack_name, REGION, ledger, make_clients(), check_mode, tags, params)
+        stack.account_id = ACCOUNT  # what a module pins before its body runs (the emulator's account)
+        return stack
 
     return make
 

@@ -283,7 +283,8 @@ def test_hostile_variants_cover_creates_passes_and_boundaries():
     requests += modelled("iam", "CreateRole", "Action=CreateRole&RoleName=r&Path=%2Fgeusemaker%2F"
                          "&PermissionsBoundary=arn%3Aaws%3Aiam%3A%3A1%3Apolicy%2Fb")
     tried = " | ".join(what for what, _group in hostile_variants(requests))
-    for expected in ("creating without the geusemaker:stack tag", "passing the stack's role to another service",
+    for expected in ("instance without the geusemaker:stack tag", "creating with no tags at all",
+                     "passing the stack's role to another service",
                      "launching with IMDSv1 open", "launching with another instance profile",
                      "creating the role without its boundary", "tagging an existing resource",
                      "iam:PassRole on role that is not the stack's"):

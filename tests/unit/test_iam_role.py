@@ -63,10 +63,26 @@ def test_creates_tagged_role_with_policies_and_records_it(stack, store):
     assert tags[STACK_TAG] == "unit" and tags[KEY_TAG] == "role"
     assert iam_role.as_document(role["AssumeRolePolicyDocument"]) == iam_role.ASSUME_ROLE_POLICY
     assert attached(iam) == []
-    assert inline(iam) == iam_role.inline_policy("unit", "us-east-1", FS_ARN)
+    assert inline(iam) == iam_role.inline_policy("unit", "us-east-1", FS_ARN, "123456789012")
+    # Created only within the boundary the deployer policy insists on (docs/iam/instance-boundary.json).
+    assert role["PermissionsBoundary"]["PermissionsBoundaryArn"] == (
+        "arn:aws:iam::123456789012:policy/geusemaker/geusemaker-instance-boundary")
     saved = store.load("unit")
     assert [(r["type"], r["id"], r["provenance"], r["key"]) for r in saved["resources"]] == [("iam_role", NAME, "created", "role")]
     assert stack.changed
+
+
+def test_a_role_of_the_stack_without_the_boundary_is_refused_with_the_administrators_fix(stack):
+    foreign_role(stack.clients.iam, tags=[{"Key": STACK_TAG, "Value": "unit"}])
+    with pytest.raises(StackFailure) as failure:
+        iam_role.ensure(stack, FS_ARN)
+    message = str(failure.value)
+    assert "has the permissions boundary none" in message
+    assert ("aws iam put-role-permissions-boundary --role-name {0} --permissions-boundary "
+            "arn:aws:iam::123456789012:policy/geusemaker/geusemaker-instance-boundary".format(NAME)) in message
+    assert failure.value.details["error_code"] == "PermissionsBoundaryMissing"
+    # Nothing was written to a role the deployer may not bound.
+    assert stack.clients.iam.list_role_policies(RoleName=NAME)["PolicyNames"] == []
 
 
 def test_second_run_without_change(make_stack, store):
@@ -98,7 +114,7 @@ def test_converge_detaches_managed_policies_and_rewrites(make_stack):
     other = make_stack()
     iam_role.ensure(other, None)
     assert other.changed
-    assert inline(iam) == iam_role.inline_policy("unit", "us-east-1")
+    assert inline(iam) == iam_role.inline_policy("unit", "us-east-1", account_id="123456789012")
 
 
 def test_check_mode_on_existing_role_reports_drift_without_fixing(make_stack):
@@ -145,7 +161,7 @@ def test_lost_response_entity_already_exists_records_created(stack, store):
     name, arn = iam_role.ensure(stack)
     assert arn.endswith("/geusemaker/" + NAME)
     assert store.load("unit")["resources"][0]["provenance"] == "created"
-    assert inline(stack.clients.iam) == iam_role.inline_policy("unit", "us-east-1")
+    assert inline(stack.clients.iam) == iam_role.inline_policy("unit", "us-east-1", account_id="123456789012")
 
 
 def test_already_exists_but_foreign_fails(stack, monkeypatch):

@@ -107,6 +107,21 @@ def test_subnet_moved_to_another_table_is_brought_back(make_stack):
     assert sorted(a["SubnetId"] for a in table["Associations"]) == sorted(first["subnet_ids"])
 
 
+def test_a_default_route_sent_elsewhere_is_replaced_not_created_again(make_stack):
+    """Found by the authorization check's tamper run: a default route to a network interface read as "no route",
+    so the next deploy asked CreateRoute, got RouteAlreadyExists and rolled the stack back."""
+    first = build(make_stack())
+    ec2 = make_stack().clients.ec2
+    eni = ec2.create_network_interface(SubnetId=first["subnet_ids"][0])["NetworkInterface"]["NetworkInterfaceId"]
+    ec2.replace_route(RouteTableId=first["table_id"], DestinationCidrBlock="0.0.0.0/0", NetworkInterfaceId=eni)
+    table = ec2.describe_route_tables(RouteTableIds=[first["table_id"]])["RouteTables"][0]
+    assert route_table.default_route_target(table) == eni
+    again = make_stack()
+    assert build(again) == first and again.changed
+    table = ec2.describe_route_tables(RouteTableIds=[first["table_id"]])["RouteTables"][0]
+    assert route_table.default_route_target(table) == first["igw_id"]
+
+
 def test_check_mode_plans_whole_network_and_creates_nothing(make_stack, store):
     stack = make_stack(check_mode=True)
     built = build(stack)

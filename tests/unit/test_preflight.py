@@ -1,5 +1,7 @@
 """Preflight: inputs refused with what to do, and the account's limits read before anything is created."""
 
+import os
+
 import pytest
 
 from ansible_collections.geusemaker.stack.plugins.module_utils import preflight
@@ -123,15 +125,38 @@ def test_a_data_volume_size_outside_what_ebs_takes_is_refused(size):
 # The account, on the in-process emulator.
 
 
+BOUNDARY = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))), "docs", "iam",
+                        "instance-boundary.json")
+
+
 @pytest.fixture
 def clients(aws):
-    return make_clients()
+    found = make_clients()
+    with open(BOUNDARY) as handle:  # what an administrator creates once per account
+        found.iam.create_policy(Path="/geusemaker/", PolicyName="geusemaker-instance-boundary", PolicyDocument=handle.read())
+    return found
 
 
 def account(clients, **changes):
     if "ami_id" not in changes:
         changes["ami_id"] = image(clients)
-    return preflight.account_problems(clients, dict(GOOD, **changes))
+    return preflight.account_problems(clients, dict(GOOD, **changes), "123456789012", "aws")
+
+
+def test_an_account_without_the_roles_boundary_is_refused_with_how_to_create_it(clients):
+    arn = "arn:aws:iam::123456789012:policy/geusemaker/geusemaker-instance-boundary"
+    clients.iam.delete_policy(PolicyArn=arn)
+    _facts, problems, _warnings = account(clients)
+    assert problems == ["the permissions boundary {0} does not exist in this account; the stack's role is created only "
+                        "with it. An administrator creates it once per account: aws iam create-policy --policy-document "
+                        "file://ansible_collections/geusemaker/stack/docs/iam/instance-boundary.json --path /geusemaker/ "
+                        "--policy-name geusemaker-instance-boundary".format(arn)]
+
+
+def test_a_boundary_the_credentials_may_not_read_is_a_permission_problem(clients):
+    on_call(clients.iam, "GetPolicy", always(client_error("AccessDenied", "GetPolicy")))
+    _facts, problems, _warnings = account(clients)
+    assert len(problems) == 1 and "a permission problem, not a capacity or input one" in problems[0], problems
 
 
 def image(clients, architecture="x86_64", snapshot_gib=75):

@@ -131,11 +131,26 @@ def test_put_failure_is_logged_without_value(stack, monkeypatch):
     assert stack.ledger.document["events"][-1]["error_code"] == "AccessDeniedException"
 
 
-def test_lookup_failure_fails(stack):
-    on_call(stack.clients.ssm, "GetParameter", always(client_error("AccessDeniedException", "GetParameter")))
+def test_lookup_failure_fails_as_a_permission_problem(stack):
+    on_call(stack.clients.ssm, "DescribeParameters", always(client_error("AccessDeniedException", "DescribeParameters")))
     with pytest.raises(StackFailure) as failure:
         ssm_parameter.ensure(stack)
     assert "cannot look up SSM parameter" in str(failure.value)
+    assert "a permission problem, not a capacity or input one" in str(failure.value)
+    assert "may not the DescribeParameters call" in str(failure.value)
+
+
+def test_finding_a_secret_reads_no_value(make_stack, store):
+    """The deployer finds its stack's secrets without the right to read (or decrypt) any: DescribeParameters."""
+    ssm_parameter.ensure(make_stack())
+    os.remove(store.location("unit"))
+    again = make_stack()
+    for operation in ("GetParameter", "GetParameters", "GetParametersByPath"):
+        on_call(again.clients.ssm, operation, always(client_error("AccessDeniedException", operation)))
+    ssm_parameter.ensure(again)
+    assert not again.changed
+    assert [r["provenance"] for r in store.load("unit")["resources"]] == ["adopted"] * len(KEYS)
+    assert sorted(item["id"] for item in ssm_parameter.discover(again.clients, "unit", "us-east-1")) == sorted(NAMES)
 
 
 def test_delete_exists_discover(make_stack):
@@ -167,9 +182,6 @@ def test_discover_pages(stack, monkeypatch):
 
 
 def test_exists_raises_other_errors(stack, monkeypatch):
-    def refuse(**kwargs):
-        raise client_error("AccessDeniedException", "GetParameter")
-
-    monkeypatch.setattr(stack.clients.ssm, "get_parameter", refuse)
+    on_call(stack.clients.ssm, "DescribeParameters", always(client_error("AccessDeniedException", "DescribeParameters")))
     with pytest.raises(ClientError):
         ssm_parameter.exists(stack.clients, {"id": NAMES[0]})

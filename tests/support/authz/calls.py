@@ -356,6 +356,9 @@ def model_ec2(m):
         if subnet:
             targets.append(m.existing_ec2(action, subnet))
         m.add(action, targets)
+    elif op == "ReplaceRouteTableAssociation":  # the new table, and the subnet whose association moves
+        _old, subnet = call.pre.get("associations", {}).get(p["AssociationId"], (None, None))
+        m.add(action, existing("RouteTableId") + ([m.existing_ec2(action, subnet)] if subnet else []))
     elif op in ("StopInstances", "StartInstances", "TerminateInstances"):
         for target in existing("InstanceId"):
             m.add(action, [with_instance_keys(m, target)])

