@@ -4,7 +4,7 @@
 #   gate sanity: FAILED (5 of 24 tests, 29.5 s)
 # followed by the tool's output only when it failed. Exits non-zero when any gate failed.
 #
-#   scripts/gates.sh [GATE...]   GATE is lint, sanity, build, doc or changelog; all of them by default
+#   scripts/gates.sh [GATE...]   GATE is lint, sanity, build, doc, changelog or policy; all of them by default
 #   GATES_VERBOSE=1 prints every gate's output, not only a failed one's.
 #
 # Meant to run inside a network namespace with only loopback (scripts/test.sh and `make gates` run it so);
@@ -217,8 +217,20 @@ gate_changelog() {
   antsibull-changelog lint && antsibull-changelog lint-changelog-yaml changelogs/changelog.yaml
 }
 
+# The escalation gate: cloudsplaining and parliament over the deployer policy, the roles' boundary and the instance
+# role's policy; every finding of escalation or exfiltration must be accepted with its reason in
+# docs/iam/escalation-gate.yml.
+gate_policy() {
+  local out="$work/policy.out" rc
+  python scripts/policy-gate.py >"$out" 2>&1
+  rc=$?
+  cat "$out"
+  summary "$(grep -c ': ok' "$out") of 3 policies clean"
+  return "$rc"
+}
+
 gates=("$@")
-[ ${#gates[@]} -gt 0 ] || gates=(lint sanity build doc changelog)
+[ ${#gates[@]} -gt 0 ] || gates=(lint sanity build doc changelog policy)
 for gate in "${gates[@]}"; do
   case "$gate" in
   lint) start_gate; (gate_lint) >"$work/gate.log" 2>&1; end_gate lint $? ;;
@@ -226,8 +238,9 @@ for gate in "${gates[@]}"; do
   build) start_gate; (gate_build) >"$work/gate.log" 2>&1; end_gate build $? ;;
   doc) start_gate; (gate_doc) >"$work/gate.log" 2>&1; end_gate doc $? ;;
   changelog) start_gate; (gate_changelog) >"$work/gate.log" 2>&1; end_gate changelog $? ;;
+  policy) start_gate; (gate_policy) >"$work/gate.log" 2>&1; end_gate policy $? ;;
   *)
-    echo "unknown gate: $gate (lint, sanity, build, doc, changelog)" >&2
+    echo "unknown gate: $gate (lint, sanity, build, doc, changelog, policy)" >&2
     exit 2
     ;;
   esac
