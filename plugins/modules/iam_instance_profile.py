@@ -8,13 +8,18 @@ module: iam_instance_profile
 short_description: The IAM role and instance profile of the stack's instances
 version_added: 0.1.0
 description:
-  - Ensures the role C(geusemaker-<stack_name>-<region>) under path C(/geusemaker/), assumable by EC2, with the
-    C(AmazonSSMManagedInstanceCore) managed policy and an inline policy C(geusemaker-stack) that reads the
-    stack's SSM parameters (and decrypts them through SSM) and mounts its EFS file system.
+  - Ensures the role C(geusemaker-<stack_name>-<region>) under path C(/geusemaker/), assumable by EC2, with one
+    inline policy C(geusemaker-stack) that reads the stack's SSM parameters (and decrypts them through SSM only),
+    mounts its EFS file system and registers with Session Manager, and no managed policy.
+  - The role is created with the permissions boundary C(policy/geusemaker/geusemaker-instance-boundary) of the
+    account, which an administrator creates once from C(docs/iam/instance-boundary.json). Whatever policy the role
+    later gets, it can do no more than the boundary allows, and only from an EC2 instance.
   - Then ensures the instance profile of the same name and path holding that role.
-  - An existing role is adopted only when it has that path and is tagged for the stack; an existing instance
-    profile only when it has that path. Anything else makes the module fail.
-  - Missing policies are attached and a differing inline policy is replaced; the module reports a change only then.
+  - An existing role is adopted only when it has that path, is tagged for the stack and carries that boundary (the
+    deployer policy may not add one; the failure says what an administrator runs). An existing instance profile is
+    adopted only when it has that path. Anything else makes the module fail.
+  - A managed policy found attached is detached and a differing inline policy is replaced; the module reports a
+    change only then.
 options:
   file_system_arn:
     description:

@@ -80,6 +80,10 @@ def test_launches_spot_with_the_expected_parameters(stack, store, ensure, networ
     assert call["BlockDeviceMappings"][0]["DeviceName"] == network["root_device"]
     assert call["InstanceMarketOptions"]["SpotOptions"] == {"SpotInstanceType": "persistent", "InstanceInterruptionBehavior": "stop"}
     assert len(call["ClientToken"]) <= 64 and call["MinCount"] == call["MaxCount"] == 1
+    # The spot request is tagged at birth too: the deployer policy cancels only tagged requests.
+    tagged = {spec["ResourceType"]: {t["Key"]: t["Value"] for t in spec["Tags"]} for spec in call["TagSpecifications"]}
+    assert set(tagged) == {"instance", "volume", "spot-instances-request"}
+    assert tagged["spot-instances-request"][STACK_TAG] == "unit"
 
     entry = store.load("unit")["resources"][0]
     assert entry["type"] == "instance" and entry["provenance"] == "created"
@@ -100,6 +104,8 @@ def test_no_spot_capacity_falls_back_to_on_demand(stack, ensure, monkeypatch):
     [result] = ensure(stack)
     assert [("InstanceMarketOptions" in c) for c in calls] == [True, False]
     assert calls[0]["ClientToken"] != calls[1]["ClientToken"]
+    # An on-demand launch makes no spot request, so it names none to tag.
+    assert [s["ResourceType"] for s in calls[1]["TagSpecifications"]] == ["instance", "volume"]
     assert result["lifecycle"] == "on-demand"
     assert "InsufficientInstanceCapacity" in result["warnings"][0]
     assert stack.ledger.find("instance", result["id"])["lifecycle"] == "on-demand"
