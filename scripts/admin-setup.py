@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """What an administrator does once per account before the first deploy, done on the local emulator for the demo and
 the gates: create the permissions boundary that every stack role is created with (docs/iam/instance-boundary.json,
 as policy /geusemaker/geusemaker-instance-boundary). On a real account, run instead:
@@ -6,7 +5,7 @@ as policy /geusemaker/geusemaker-instance-boundary). On a real account, run inst
     aws iam create-policy --path /geusemaker/ --policy-name geusemaker-instance-boundary \\
         --policy-document file://docs/iam/instance-boundary.json
 
-Usage: scripts/admin-setup.py ENDPOINT_URL   (dummy credentials; it refuses any endpoint but loopback)
+Usage: python scripts/admin-setup.py ENDPOINT_URL   (dummy credentials; it refuses any endpoint but loopback)
 """
 
 import os

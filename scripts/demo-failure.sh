@@ -27,7 +27,7 @@ exec unshare -n -- bash -c '
   export AWS_ACCESS_KEY_ID=emulator-access-key AWS_SECRET_ACCESS_KEY=emulator-secret-key AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
   for _ in $(seq 100); do python -c "import urllib.request; urllib.request.urlopen(\"http://127.0.0.1:5000/moto-api/\")" 2>/dev/null && break; sleep 0.1; done
   ami=$(AWS_ENDPOINT_URL=http://127.0.0.1:5000 python -c "import boto3; print(sorted(i[\"ImageId\"] for i in boto3.client(\"ec2\").describe_images(Owners=[\"amazon\"])[\"Images\"] if i[\"Architecture\"] == \"x86_64\")[0])")
-  python scripts/admin-setup.py http://127.0.0.1:5000 # the administrator's once-per-account step
+  python scripts/admin-setup.py http://127.0.0.1:5000 # the once-per-account step of an administrator
   # Every playbook talks to AWS through the fault proxy.
   export AWS_ENDPOINT_URL=http://127.0.0.1:5001
   for _ in $(seq 100); do grep -q "^http" "$run_dir/proxy.log" 2>/dev/null && break; sleep 0.1; done

@@ -22,7 +22,7 @@ exec unshare -n -- bash -c '
   export AWS_ENDPOINT_URL=http://127.0.0.1:5000 AWS_ACCESS_KEY_ID=emulator-access-key AWS_SECRET_ACCESS_KEY=emulator-secret-key AWS_REGION=us-east-1 AWS_DEFAULT_REGION=us-east-1
   for _ in $(seq 100); do python -c "import urllib.request; urllib.request.urlopen(\"http://127.0.0.1:5000/moto-api/\")" 2>/dev/null && break; sleep 0.1; done
   ami=$(python -c "import boto3; print(sorted(i[\"ImageId\"] for i in boto3.client(\"ec2\").describe_images(Owners=[\"amazon\"])[\"Images\"] if i[\"Architecture\"] == \"x86_64\")[0])")
-  echo "== scripts/admin-setup.py: the administrator's once-per-account step (the stack roles' permissions boundary)"
+  echo "== scripts/admin-setup.py: the once-per-account step of an administrator (the permissions boundary of the stack roles)"
   python scripts/admin-setup.py "$AWS_ENDPOINT_URL"
   state_dir="$PWD/$run_dir/stacks"
   echo "== ansible-playbook playbooks/deploy.yml -e stack_name=demo (emulator at $AWS_ENDPOINT_URL, image $ami)"

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 """The escalation gate: cloudsplaining and parliament over the collection's IAM policies.
 
-    scripts/policy-gate.py [--deployer FILE] [--boundary FILE] [--accepted FILE]
+    python scripts/policy-gate.py [--deployer FILE] [--boundary FILE] [--accepted FILE]
 
 Analyses docs/iam/deployer-policy.json, docs/iam/instance-boundary.json and the instance role's policy (rendered by
 module_utils/iam_role.py for an example stack). Prints one line per policy; exits 1 when a privilege escalation or
@@ -46,7 +45,7 @@ def findings(document):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", maxsplit=1)[0])
     parser.add_argument("--deployer", default=os.path.join(ROOT, "docs", "iam", "deployer-policy.json"))
     parser.add_argument("--boundary", default=os.path.join(ROOT, "docs", "iam", "instance-boundary.json"))
     parser.add_argument("--accepted", default=os.path.join(ROOT, "docs", "iam", "escalation-gate.yml"))

@@ -132,8 +132,8 @@ def test_a_spot_stacks_whole_life_is_authorized(aws, recorder, playbook, deploy_
     assert_authorized(recorder, "spot")
 
 
-def test_a_rollback_in_a_users_network_after_every_launch_was_refused_is_authorized(aws, proxy, recorder, playbook,
-                                                                                      deploy_vars, state_dir):
+def test_a_rollback_in_a_users_network_after_every_launch_was_refused_is_authorized(
+        aws, proxy, recorder, playbook, deploy_vars, state_dir):
     """A stack in a VPC the user brings, on AWS's current Deep Learning image (the public SSM parameter, which the
     emulator lacks and the proxy answers as AWS does), whose every launch is refused: it rolls back, leaving the
     user's network as it was."""

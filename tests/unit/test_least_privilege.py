@@ -148,9 +148,9 @@ def instance_principal(stack, role_name, role_arn, file_system_arn):
         for n in stack.clients.iam.list_role_policies(RoleName=role_name)["PolicyNames"])]
     file_system_policy = json.loads(stack.clients.efs.describe_file_system_policy(
         FileSystemId=file_system_arn.rsplit("/", 1)[1])["Policy"])
-    return Principal("instance", identity, role_arn, ACCOUNT, boundary=[load_policy(BOUNDARY_POLICY, "instance-boundary")],
-                     resource_policies={file_system_arn: [load_policy(file_system_policy, "file-system",
-                                                                     resource_policy=True)]})
+    boundary = [load_policy(BOUNDARY_POLICY, "instance-boundary")]
+    policy = load_policy(file_system_policy, "file-system", resource_policy=True)
+    return Principal("instance", identity, role_arn, ACCOUNT, boundary=boundary, resource_policies={file_system_arn: [policy]})
 
 
 def refused(requests, principal):

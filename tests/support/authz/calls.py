@@ -540,8 +540,8 @@ def model_iam(m):
         if tags:
             m.add("iam:TagRole", [Target("role", arn, request_tags=tags)], via=action)
     elif op == "CreateInstanceProfile":
-        arn = "arn:{0}:iam::{1}:instance-profile{2}{3}".format(m.partition, m.account, p.get("Path", "/"),
-                                                             p["InstanceProfileName"])
+        arn = "arn:{0}:iam::{1}:instance-profile{2}{3}".format(
+            m.partition, m.account, p.get("Path", "/"), p["InstanceProfileName"])
         m.add(action, [Target("instance-profile", arn, request_tags=tags or None)])
         if tags:
             m.add("iam:TagInstanceProfile", [Target("instance-profile", arn, request_tags=tags)], via=action)
