@@ -64,11 +64,22 @@ def compress_user_data(text):
     return data
 
 
-def client_token(stack_name, region, key, run_id, market, subnet_id):
-    # Same launch, same token: a retried request whose response was lost does not launch twice on AWS. Another
-    # market or zone is another launch (AWS refuses a token reused with other parameters).
-    seed = "|".join((stack_name, region, key, run_id, market, subnet_id))
+def client_token(stack_name, region, key, generation, market, subnet_id):
+    # Same launch, same token: a retried request whose response was lost does not launch twice on AWS, and neither
+    # does the next run after a run killed at its launch (see launch_generation). Another market or zone is another
+    # launch (AWS refuses a token reused with other parameters).
+    seed = "|".join((stack_name, region, key, generation, market, subnet_id))
     return hashlib.sha256(seed.encode("utf-8")).hexdigest()
+
+
+def launch_generation(ledger, key):
+    """What makes a launch new: the stack's state document (a lost one starts anew: its created_at differs) and how
+    many instances of ``key`` it has recorded (a destroyed or rolled back one counts). A run killed during its launch
+    changes neither, so the run after it sends the same token, and AWS answers with the instance the killed run
+    launched instead of launching a second one. A token AWS has seen launch an instance that is now terminated
+    would get that instance back; the count moves on once it is recorded."""
+    recorded = [entry for entry in ledger.entries("instance") if entry.get("key") == key]
+    return "{0}#{1}".format(ledger.document.get("created_at") or "", len(recorded))
 
 
 def lifecycle_of(item):
@@ -142,7 +153,8 @@ def launch_parameters(stack, key, subnet_id, spec, device_name, market):
         # deployer policy, which cancels only tagged requests) owns it.
         TagSpecifications=boto3_tag_specifications(stack.tags(key), ["instance", "volume"] + (
             ["spot-instances-request"] if market == "spot" else [])),
-        ClientToken=client_token(stack.stack_name, stack.region, key, spec["run_id"], market, subnet_id),
+        ClientToken=client_token(stack.stack_name, stack.region, key, launch_generation(stack.ledger, key), market,
+                                 subnet_id),
     )
     if spec["key_name"]:
         params["KeyName"] = spec["key_name"]
@@ -262,7 +274,7 @@ def subnets_in_zone(stack, subnet_ids, zone):
 
 
 def ensure(stack, count, instance_type, ami_id, subnet_ids, security_group_id, instance_profile_name, user_data,
-           use_spot=True, key_name=None, timeout=600, run_id="", root_volume_size=ROOT_VOLUME_GIB, zone=None,
+           use_spot=True, key_name=None, timeout=600, root_volume_size=ROOT_VOLUME_GIB, zone=None,
            clock=time.monotonic, sleep=time.sleep):
     """Adopt or launch ``count`` instances, record them, wait until they pass their status checks.
 
@@ -273,7 +285,7 @@ def ensure(stack, count, instance_type, ami_id, subnet_ids, security_group_id, i
     spec = dict(
         instance_type=instance_type, ami_id=ami_id, security_group_id=security_group_id,
         instance_profile_name=instance_profile_name, user_data=compress_user_data(user_data),
-        use_spot=use_spot, key_name=key_name, run_id=run_id, root_volume_size=root_volume_size,
+        use_spot=use_spot, key_name=key_name, root_volume_size=root_volume_size,
     )
     ec2 = stack.clients.ec2
     subnet_ids = subnets_in_zone(stack, subnet_ids, zone)

@@ -72,12 +72,6 @@ options:
       - Launch only in the subnets of O(subnet_ids) in this zone - where the stack's data volume is (the preflight module
         returns it as C(data_zone)). Fails when none is there.
     type: str
-  run_id:
-    description:
-      - Identifies this deploy run in the launch idempotency token, so that a retried request of the same run
-        does not launch twice while a later run may launch anew.
-    type: str
-    default: ""
 author:
   - GeuseMaker developers (@michael-pittman)
 extends_documentation_fragment:
@@ -98,7 +92,6 @@ EXAMPLES = r"""
     security_group_id: "{{ network_security_group_id }}"
     instance_profile_name: geusemaker-demo-us-east-1
     user_data: "{{ services_user_data }}"
-    run_id: "{{ ansible_date_time.epoch }}"
   register: compute_instance
 """
 
@@ -160,7 +153,6 @@ def main():
             use_spot=dict(type="bool", default=True),
             key_name=dict(type="str", no_log=False),
             timeout=dict(type="int", default=600),
-            run_id=dict(type="str", default=""),
             root_volume_size=dict(type="int", default=75),
             availability_zone=dict(type="str"),
         )
@@ -174,7 +166,7 @@ def main():
         instances = instance.ensure(
             stack, params["count"], params["instance_type"], params["ami_id"], params["subnet_ids"],
             params["security_group_id"], params["instance_profile_name"], params["user_data"],
-            use_spot=params["use_spot"], key_name=params["key_name"], timeout=params["timeout"], run_id=params["run_id"],
+            use_spot=params["use_spot"], key_name=params["key_name"], timeout=params["timeout"],
             root_volume_size=params["root_volume_size"], zone=params["availability_zone"],
         )
     except ValueError as e:

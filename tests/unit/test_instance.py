@@ -36,7 +36,7 @@ def ensure(network, fake_time):
         return instance.ensure(
             stack, count, "t3.micro", kwargs.pop("ami_id", network["ami_id"]), network["subnet_ids"],
             network["security_group_id"], PROFILE, kwargs.pop("user_data", SCRIPT), use_spot=use_spot,
-            timeout=timeout, run_id="run-1", clock=fake_time.clock, sleep=fake_time.sleep, **kwargs
+            timeout=timeout, clock=fake_time.clock, sleep=fake_time.sleep, **kwargs
         )
 
     run.subnet_ids = network["subnet_ids"]
@@ -360,3 +360,34 @@ def test_stop_that_never_ends_fails(stack, ensure, fake_time):
     with pytest.raises(StackFailure) as failure:
         instance.stop(stack, [result["id"]], 30, clock=fake_time.clock, sleep=fake_time.sleep)
     assert failure.value.details["error_code"] == "Timeout"
+
+
+def test_the_launch_token_survives_a_killed_run_and_changes_after_a_recorded_instance_or_a_lost_state(
+        make_stack, store, ensure, monkeypatch):
+    """A run killed during its launch records nothing; the next run must send the same ClientToken, so that AWS
+    answers with the instance the killed run launched (issue 19: one instance, not two). Once an instance of the key
+    is recorded (and later destroyed), or the state is lost, a launch is a new one."""
+    first = make_stack()
+    first.ledger.set_status("deploying")  # the killed run's first save, long before its launch
+    calls = spy_run_instances(monkeypatch, first, [client_error("InternalError", "RunInstances")] * 12)
+    with pytest.raises(StackFailure):
+        ensure(first, use_spot=False)
+    killed_token = calls[0]["ClientToken"]
+    assert {c["ClientToken"] for c in calls} == {killed_token}  # its own retries too
+
+    again = make_stack()  # the next run reads the same state
+    calls = spy_run_instances(monkeypatch, again)
+    [launched] = ensure(again, use_spot=False)
+    assert calls[0]["ClientToken"] == killed_token
+
+    again.clients.ec2.terminate_instances(InstanceIds=[launched["id"]])  # destroyed, and recorded so
+    again.ledger.mark("instance", launched["id"], "deleted")
+    later = make_stack()
+    calls = spy_run_instances(monkeypatch, later)
+    ensure(later, use_spot=False)
+    assert calls[0]["ClientToken"] != killed_token
+
+    os.remove(store.location("unit"))  # a lost state: a new document, a new launch
+    fresh = make_stack()
+    assert instance.launch_generation(fresh.ledger, "instance-0") != instance.launch_generation(later.ledger, "instance-0")
+    assert instance.launch_generation(fresh.ledger, "instance-0").endswith("#0")
