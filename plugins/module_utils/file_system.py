@@ -144,7 +144,34 @@ def current_policy(efs, file_system_id):
         return None
 
 
-def ensure_client_policy(stack, file_system_id, file_system_arn, role_arn):
+# IAM is eventually consistent: a role made seconds ago is an invalid principal to EFS for a while (terraform-provider-aws
+# retries the same answer for up to 2 minutes).
+PRINCIPAL_PROPAGATION_LIMIT = 120
+PRINCIPAL_POLL_INTERVAL = 3
+
+
+def put_client_policy(stack, file_system_id, policy, clock=time.monotonic, sleep=time.sleep):
+    """PutFileSystemPolicy, retried while IAM has not yet propagated the role the policy names."""
+    efs = stack.clients.efs
+    last = {}
+
+    def attempt():
+        try:
+            return efs.put_file_system_policy(aws_retry=True, FileSystemId=file_system_id, Policy=json.dumps(policy))
+        except is_boto3_error_code("InvalidPolicyException") as e:
+            if "principal" not in str(e).lower():
+                raise
+            last["error"] = e
+            return None
+
+    try:
+        poll_until(attempt, PRINCIPAL_PROPAGATION_LIMIT, interval=PRINCIPAL_POLL_INTERVAL, clock=clock, sleep=sleep,
+                   heartbeat=stack.heartbeat)
+    except PollTimeout:
+        raise last["error"]
+
+
+def ensure_client_policy(stack, file_system_id, file_system_arn, role_arn, clock=time.monotonic, sleep=time.sleep):
     """Put the client policy where the file system's differs. True when it changed (or would, in check mode)."""
     if is_planned(file_system_id) or is_planned(role_arn):
         stack.changed = True
@@ -159,7 +186,7 @@ def ensure_client_policy(stack, file_system_id, file_system_arn, role_arn):
     if not stack.check_mode:
         with stack.aws_call("cannot set the policy of EFS file system {0}".format(file_system_id), "file_system", file_system_id,
                             action="modify"):
-            efs.put_file_system_policy(aws_retry=True, FileSystemId=file_system_id, Policy=json.dumps(wanted))
+            put_client_policy(stack, file_system_id, wanted, clock, sleep)
     return True
 
 

@@ -30,10 +30,11 @@ LIVE_STATES = ("pending", "running", "stopping", "stopped")
 # IMDSv2 only, one hop: a container on the bridge network (one hop more) cannot reach the role's credentials.
 METADATA_OPTIONS = {"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 1}
 INVALID_IMAGE_CODES = ("InvalidAMIID.NotFound", "InvalidAMIID.Malformed", "InvalidAMIID.Unavailable")
-# Why a launch is refused, and what follows: no capacity for that market in that zone (try the next market or
-# zone), or a limit of the whole account for that market (skip the market everywhere), or of the whole account.
+# Why a launch is refused, and what follows: no capacity for that market in that zone, or no address left in that
+# subnet (try the next zone, then the next market), or a limit of the whole account for that market (skip the
+# market everywhere), or of the whole account.
 ZONE_CAPACITY_CODES = ("InsufficientInstanceCapacity", "InsufficientCapacity", "UnfulfillableCapacity", "Unsupported",
-                       "SpotMaxPriceTooLow")
+                       "SpotMaxPriceTooLow", "InsufficientFreeAddressesInSubnet")
 MARKET_LIMIT_CODES = ("MaxSpotInstanceCountExceeded", "VcpuLimitExceeded")
 ACCOUNT_LIMIT_CODES = ("InstanceLimitExceeded",)
 ADVICE = {
@@ -42,6 +43,7 @@ ADVICE = {
     "UnfulfillableCapacity": "AWS cannot fulfil {market} {type} in {zone} now",
     "Unsupported": "{type} is not supported ({market}) in {zone}",
     "SpotMaxPriceTooLow": "the spot price of {type} in {zone} is above the maximum price",
+    "InsufficientFreeAddressesInSubnet": "subnet {zone} has no free address left",
     "MaxSpotInstanceCountExceeded": "the account's spot instance limit is reached; request an increase of its spot vCPU "
                                     "quota in Service Quotas",
     "VcpuLimitExceeded": "the account's {market} vCPU quota for {type} is too low; request an increase in Service Quotas "
@@ -208,15 +210,14 @@ def run_one(stack, params, deadline, clock, sleep):
 
 
 def launch(stack, key, subnet_ids, spec, device_name, deadline, clock, sleep):
-    """Launch one instance: spot then on-demand (as asked) in each subnet's zone in turn, until one is accepted.
+    """Launch one instance: spot (when asked) in each subnet's zone in turn, then on-demand in each, until one is
+    accepted; spot anywhere costs less than on-demand in the first zone.
 
     Returns (instance, warnings); fails with the last refusal and what each attempt met."""
     markets = ["spot", "on-demand"] if spec["use_spot"] else ["on-demand"]
-    closed, tried, last = set(), [], None
-    for subnet_id in subnet_ids:
-        for market in markets:
-            if market in closed:
-                continue
+    tried, last = [], None
+    for market in markets:
+        for subnet_id in subnet_ids:
             with stack.aws_call("cannot launch {0} ({1} {2} in {3})".format(key, market, spec["instance_type"], subnet_id), "instance"):
                 try:
                     params = launch_parameters(stack, key, subnet_id, spec, device_name, market)
@@ -224,10 +225,10 @@ def launch(stack, key, subnet_ids, spec, device_name, deadline, clock, sleep):
                         "{0}: {1}; launched {2} in {3} instead".format(key, note, market, subnet_id) for note in tried]
                 except is_boto3_error_code(ZONE_CAPACITY_CODES + MARKET_LIMIT_CODES) as e:
                     last = e
-                    if error_code(e) in MARKET_LIMIT_CODES:
-                        closed.add(market)
                     tried.append("{0} ({1})".format(
                         ADVICE[error_code(e)].format(market=market, type=spec["instance_type"], zone=subnet_id), error_code(e)))
+                    if error_code(e) in MARKET_LIMIT_CODES:
+                        break  # a limit of the whole account for this market: the next market
     stack.fail_aws(last, "cannot launch {0} ({1}): every zone and market of the stack was refused ({2}); try again later, "
                          "or choose another instance_type or region".format(key, spec["instance_type"], "; ".join(tried)),
                    "instance")

@@ -12,7 +12,7 @@ import ipaddress
 import re
 import shlex
 
-from ansible_collections.geusemaker.stack.plugins.module_utils import kinds, volume
+from ansible_collections.geusemaker.stack.plugins.module_utils import kinds, volume, vpc
 from ansible_collections.geusemaker.stack.plugins.module_utils.aws import (
     AWS_ERRORS,
     PERMISSION_CODES,
@@ -35,6 +35,7 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import 
 # AWS keeps this parameter on its latest image, so no retired image is pinned here.
 DLAMI_PARAMETER = "/aws/service/deeplearning/ami/{0}/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id"
 TIMEOUT_OPTIONS = ("rollback_timeout", "instance_timeout", "health_check_timeout")
+NFS_PORT = 2049
 # One Postgres and one Qdrant on their own storage: the stack is single-node.
 MAX_INSTANCES = 1
 
@@ -148,12 +149,24 @@ def refusal(problem, operation, **params):
 
 
 def public_subnet_problems(ec2, vpc_id, subnet_ids):
-    """(problems, zones): a reused VPC's subnets must be in the VPC, in two AZs or more, route 0.0.0.0/0 to an
-    internet gateway, and give instances a public IPv4 address."""
+    """(problems, zones): a reused VPC must resolve AWS names (DNS support and hostnames: the file system is mounted
+    by name); its subnets must be in the VPC, in two AZs or more, route 0.0.0.0/0 to an internet gateway, and give
+    instances a public IPv4 address."""
     problems = []
     problem = refusal("vpc_id {0} cannot be used".format(vpc_id), ec2.describe_vpcs, VpcIds=[vpc_id])
     if problem:
         return [problem], []
+    try:
+        support, hostnames = vpc.dns_attributes(ec2, vpc_id)
+    except AWS_ERRORS as e:
+        return ["vpc_id {0}: its DNS attributes cannot be read: {1}".format(vpc_id, error_code(e))], []
+    off = [name for name, on in (("enableDnsSupport", support), ("enableDnsHostnames", hostnames)) if not on]
+    if off:
+        problems.append("vpc_id {0} has {1} off, so its instances cannot resolve the EFS file system's name and the "
+                        "boot fails: turn it on (aws ec2 modify-vpc-attribute --vpc-id {0} --{2})".format(
+                            vpc_id, " and ".join(off), " / --".join(
+                                {"enableDnsSupport": "enable-dns-support", "enableDnsHostnames": "enable-dns-hostnames"}[
+                                    name] for name in off)))
     try:
         subnets = ec2.describe_subnets(aws_retry=True, SubnetIds=list(subnet_ids))["Subnets"]
         tables = list_all(ec2, "describe_route_tables", "RouteTables", Filters=[{"Name": "vpc-id", "Values": [vpc_id]}])
@@ -188,25 +201,43 @@ def security_group_problem(ec2, group_id, vpc_id):
         return "security_group_id {0} cannot be used: {1}".format(group_id, error_code(e))
     if vpc_id and group["VpcId"] != vpc_id:
         return "security_group_id {0} is in {1}, not in vpc_id {2}".format(group_id, group["VpcId"], vpc_id)
+    if not any(permission.get("IpProtocol") in ("-1", "tcp") and permission.get("FromPort", 0) <= NFS_PORT <=
+               permission.get("ToPort", 65535) and any(pair.get("GroupId") == group_id
+                                                       for pair in permission.get("UserIdGroupPairs", []))
+               for permission in group.get("IpPermissions", [])):
+        # The mount targets carry the same group: NFS must come in from the group itself.
+        return ("security_group_id {0} does not let NFS (TCP {1}) in from itself, so the instance cannot reach the "
+                "file system's mount targets: add aws ec2 authorize-security-group-ingress --group-id {0} --protocol "
+                "tcp --port {1} --source-group {0}".format(group_id, NFS_PORT))
     return None
 
 
 def instance_type_info(ec2, instance_type):
-    """(description, problem) of the instance type in this region."""
+    """(description, problem) of the instance type in this region. A GPU type must have NVIDIA GPUs: the image is
+    NVIDIA's driver AMI and Ollama runs on CUDA."""
     try:
         found = ec2.describe_instance_types(aws_retry=True, InstanceTypes=[instance_type])["InstanceTypes"]
     except AWS_ERRORS as e:
         return None, "instance_type {0!r} is not offered here: {1}".format(instance_type, error_code(e))
     if not found:
         return None, "instance_type {0!r} is not offered here".format(instance_type)
+    makers = sorted({gpu.get("Manufacturer") or "an unknown maker" for gpu in (found[0].get("GpuInfo") or {}).get("Gpus", [])})
+    if makers and makers != ["NVIDIA"]:
+        return found[0], ("instance_type {0!r} has GPUs by {1}, but the stack needs NVIDIA GPUs (the NVIDIA driver image, "
+                          "CUDA for Ollama): choose a G or P type such as g4dn.xlarge, g5.xlarge or g6.xlarge".format(
+                              instance_type, ", ".join(m for m in makers if m != "NVIDIA")))
     return found[0], None
 
 
 def offered_zones(ec2, instance_type):
-    """The availability zones of the region that offer ``instance_type``, sorted."""
+    """The availability zones of the region that offer ``instance_type``, sorted. Local Zones and Wavelength
+    Zones (which an account may have opted in to, and which the offerings list too) are left out: EFS has no mount
+    targets there."""
+    zones = {zone["ZoneName"] for zone in ec2.describe_availability_zones(
+        aws_retry=True, Filters=[{"Name": "zone-type", "Values": ["availability-zone"]}])["AvailabilityZones"]}
     offerings = list_all(ec2, "describe_instance_type_offerings", "InstanceTypeOfferings", LocationType="availability-zone",
                          Filters=[{"Name": "instance-type", "Values": [instance_type]}])
-    return sorted({offering["Location"] for offering in offerings})
+    return sorted({offering["Location"] for offering in offerings} & zones)
 
 
 def zone_problems(ec2, instance_type, az_count, reused_zones, data_zone=None):

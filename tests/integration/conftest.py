@@ -304,11 +304,14 @@ def deploy_vars(aws, healthy_url):
 
 
 class UserNetwork:
-    """A user's public VPC (IGW, default route, two subnets in two AZs) to reuse, and a snapshot of it."""
+    """A user's public VPC (DNS hostnames on, IGW, default route, two subnets in two AZs) to reuse, and a snapshot of
+    it."""
 
     def __init__(self, ec2, cidr_prefix):
         self.ec2 = ec2
         self.vpc_id = ec2.create_vpc(CidrBlock=cidr_prefix + ".0.0/16")["Vpc"]["VpcId"]
+        # DNS support is on by default; hostnames too, as in a VPC from the console wizard (EFS is mounted by name).
+        ec2.modify_vpc_attribute(VpcId=self.vpc_id, EnableDnsHostnames={"Value": True})
         self.igw_id = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
         ec2.attach_internet_gateway(InternetGatewayId=self.igw_id, VpcId=self.vpc_id)
         self.table_id = ec2.create_route_table(VpcId=self.vpc_id)["RouteTable"]["RouteTableId"]

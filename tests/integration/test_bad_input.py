@@ -58,6 +58,8 @@ CASES = [
     ("image", dict(ami_id="ami-00000000"), None, "ami_id ami-00000000"),
     ("state-dir-unusable", "state_dir_is_a_file", None, "stacks cannot be created: Not a directory"),
     ("no-role-boundary", "no_boundary", None, "geusemaker-instance-boundary does not exist in this account"),
+    ("vpc-without-dns", "no_dns", None, "has enableDnsHostnames off, so its instances cannot resolve"),
+    ("group-without-nfs", "group_without_nfs", None, "does not let NFS (TCP 2049) in from itself"),
 ]
 
 
@@ -87,6 +89,12 @@ def network_case(aws, kind):
     """Reuse vars for a user network that preflight must refuse."""
     ec2 = aws.ec2
     network = UserNetwork(ec2, "10.79")
+    if kind == "no_dns":
+        ec2.modify_vpc_attribute(VpcId=network.vpc_id, EnableDnsHostnames={"Value": False})
+        return dict(vpc_id=network.vpc_id, subnet_ids=network.subnet_ids)
+    if kind == "group_without_nfs":
+        group = ec2.create_security_group(GroupName="users", Description="the user's", VpcId=network.vpc_id)["GroupId"]
+        return dict(vpc_id=network.vpc_id, subnet_ids=network.subnet_ids, security_group_id=group)
     if kind == "no_public_ip":
         ec2.modify_subnet_attribute(SubnetId=network.subnet_ids[1], MapPublicIpOnLaunch={"Value": False})
         return dict(vpc_id=network.vpc_id, subnet_ids=network.subnet_ids)

@@ -143,7 +143,8 @@ def test_reused_vpc_is_recorded_and_untouched(aws, playbook, deploy_vars, state_
     network = UserNetwork(ec2, "10.77")
     group_id = ec2.create_security_group(GroupName="users-own", Description="the user's", VpcId=network.vpc_id)["GroupId"]
     ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=[
-        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "192.0.2.0/24"}]}])
+        {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": [{"CidrIp": "192.0.2.0/24"}]},
+        {"IpProtocol": "tcp", "FromPort": 2049, "ToPort": 2049, "UserIdGroupPairs": [{"GroupId": group_id}]}])
 
     def snapshot():
         return network.snapshot(), ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]

@@ -6,7 +6,7 @@ from botocore.exceptions import ClientError
 from ansible_collections.geusemaker.stack.plugins.module_utils import file_system
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import KEY_TAG, STACK_TAG, efs_creation_token
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackFailure
-from tests.support.aws_calls import after_call, always, answer_in_turn, client_error, on_call, states_in_turn
+from tests.support.aws_calls import after_call, always, answer_in_turn, client_error, on_call, spy, states_in_turn
 from tests.unit.conftest import SESSION, wrapped_client
 
 REGION = "us-east-1"
@@ -266,3 +266,43 @@ def test_exists_states_and_errors(aws):
 def test_find_owned_skips_file_systems_being_deleted(aws):
     deleting = {"FileSystemId": "fs-1", "LifeCycleState": "deleting"}
     assert file_system.find_owned(fake_efs(pages=[{"FileSystems": [deleting]}])[0], "unit", REGION) is None
+
+
+INVALID_PRINCIPAL = "Policy contains invalid Principal block."
+
+
+def test_a_role_iam_has_not_propagated_yet_is_waited_for(stack, fake_time):
+    """AWS answers InvalidPolicyException for a role made seconds ago; the deploy waits, bounded, instead of failing
+    critically and rolling the whole stack back (issue 19)."""
+    file_system_id, arn = run(stack, fake_time)
+    role = "arn:aws:iam::123456789012:role/geusemaker/geusemaker-unit-us-east-1"
+    refusals = [client_error("InvalidPolicyException", "PutFileSystemPolicy", message=INVALID_PRINCIPAL)] * 3
+    calls = spy(stack.clients.efs, "PutFileSystemPolicy", refusals)
+    before = fake_time.clock()
+    assert file_system.ensure_client_policy(stack, file_system_id, arn, role, clock=fake_time.clock, sleep=fake_time.sleep)
+    assert len(calls) == 4
+    assert fake_time.clock() - before >= 3 * file_system.PRINCIPAL_POLL_INTERVAL
+    assert not file_system.ensure_client_policy(stack, file_system_id, arn, role)  # it is in place now
+
+
+def test_a_principal_still_invalid_after_the_limit_fails_and_another_policy_error_at_once(stack, fake_time):
+    file_system_id, arn = run(stack, fake_time)
+    role = "arn:aws:iam::123456789012:role/geusemaker/geusemaker-unit-us-east-1"
+    on_call(stack.clients.efs, "PutFileSystemPolicy",
+            always(client_error("InvalidPolicyException", "PutFileSystemPolicy", message=INVALID_PRINCIPAL)))
+    before = fake_time.clock()
+    with pytest.raises(StackFailure) as failure:
+        file_system.ensure_client_policy(stack, file_system_id, arn, role, clock=fake_time.clock, sleep=fake_time.sleep)
+    assert failure.value.details["error_code"] == "InvalidPolicyException"
+    assert fake_time.clock() - before >= file_system.PRINCIPAL_PROPAGATION_LIMIT
+
+
+def test_a_policy_refused_for_another_reason_is_not_retried(stack, fake_time):
+    file_system_id, arn = run(stack, fake_time)
+    calls = spy(stack.clients.efs, "PutFileSystemPolicy",
+                [client_error("InvalidPolicyException", "PutFileSystemPolicy", message="Policy has too many statements")])
+    before = fake_time.clock()
+    with pytest.raises(StackFailure):
+        file_system.ensure_client_policy(stack, file_system_id, arn, "arn:aws:iam::123456789012:role/geusemaker/x",
+                                         clock=fake_time.clock, sleep=fake_time.sleep)
+    assert len(calls) == 1 and fake_time.clock() == before

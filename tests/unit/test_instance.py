@@ -99,13 +99,13 @@ def test_subnets_round_robin(stack, ensure, network):
     assert [e["key"] for e in stack.ledger.entries("instance")] == ["instance-0", "instance-1", "instance-2"]
 
 
-def test_no_spot_capacity_falls_back_to_on_demand(stack, ensure, monkeypatch):
-    calls = spy_run_instances(monkeypatch, stack, [client_error("InsufficientInstanceCapacity", "RunInstances")])
+def test_no_spot_capacity_anywhere_falls_back_to_on_demand(stack, ensure, monkeypatch):
+    calls = spy_run_instances(monkeypatch, stack, [client_error("InsufficientInstanceCapacity", "RunInstances")] * 2)
     [result] = ensure(stack)
-    assert [("InstanceMarketOptions" in c) for c in calls] == [True, False]
+    assert [("InstanceMarketOptions" in c) for c in calls] == [True, True, False]
     assert calls[0]["ClientToken"] != calls[1]["ClientToken"]
     # An on-demand launch makes no spot request, so it names none to tag.
-    assert [s["ResourceType"] for s in calls[1]["TagSpecifications"]] == ["instance", "volume"]
+    assert [s["ResourceType"] for s in calls[2]["TagSpecifications"]] == ["instance", "volume"]
     assert result["lifecycle"] == "on-demand"
     assert "InsufficientInstanceCapacity" in result["warnings"][0]
     assert stack.ledger.find("instance", result["id"])["lifecycle"] == "on-demand"
@@ -122,17 +122,32 @@ def test_capacity_error_on_demand_in_every_zone_fails(stack, ensure, monkeypatch
     assert stack.ledger.document["events"][-1]["outcome"] == "error"
 
 
-def test_spot_and_on_demand_refused_in_the_first_zone_lands_in_the_second(stack, ensure, monkeypatch):
-    refusals = [client_error("InsufficientInstanceCapacity", "RunInstances"), client_error("Unsupported", "RunInstances")]
+def test_spot_is_tried_in_every_zone_before_on_demand_in_any(stack, ensure, monkeypatch):
+    """Spot in the second zone costs less than on-demand in the first (issue 19)."""
+    refusals = [client_error("InsufficientInstanceCapacity", "RunInstances")]
     calls = spy_run_instances(monkeypatch, stack, refusals)
     [result] = ensure(stack)
     first, second = ensure.subnet_ids
-    assert [(c["SubnetId"], "InstanceMarketOptions" in c) for c in calls] == [(first, True), (first, False), (second, True)]
-    assert len({c["ClientToken"] for c in calls}) == 3  # another market or zone is another launch
+    assert [(c["SubnetId"], "InstanceMarketOptions" in c) for c in calls] == [(first, True), (second, True)]
     assert result["subnet_id"] == second and result["lifecycle"] == "spot"
     entry = stack.ledger.find("instance", result["id"])
     assert (entry["subnet_id"], entry["availability_zone"]) == (second, result["availability_zone"])
+    assert "InsufficientInstanceCapacity" in result["warnings"][0]
+
+
+def test_every_market_and_zone_refused_in_turn_lands_on_demand_in_the_second(stack, ensure, monkeypatch):
+    refusals = [client_error("InsufficientInstanceCapacity", "RunInstances"), client_error("Unsupported", "RunInstances"),
+                client_error("InsufficientFreeAddressesInSubnet", "RunInstances")]
+    calls = spy_run_instances(monkeypatch, stack, refusals)
+    [result] = ensure(stack)
+    first, second = ensure.subnet_ids
+    assert [(c["SubnetId"], "InstanceMarketOptions" in c) for c in calls] == [
+        (first, True), (second, True), (first, False), (second, False)]
+    assert len({c["ClientToken"] for c in calls}) == 4  # another market or zone is another launch
+    assert result["subnet_id"] == second and result["lifecycle"] == "on-demand"
     assert "InsufficientInstanceCapacity" in result["warnings"][0] and "Unsupported" in result["warnings"][1]
+    # A subnet out of addresses is the next subnet's turn, not the end of the launch.
+    assert "no free address left" in result["warnings"][2]
 
 
 @pytest.mark.parametrize("code", ["MaxSpotInstanceCountExceeded", "VcpuLimitExceeded"])

@@ -246,9 +246,15 @@ def test_an_unknown_type_is_refused(clients):
     assert problems == ["instance_type 't3.medium' is not offered here: InvalidInstanceType"]
 
 
+def users_vpc(ec2, dns_hostnames=True):
+    vpc_id = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    ec2.modify_vpc_attribute(VpcId=vpc_id, EnableDnsHostnames={"Value": dns_hostnames})
+    return vpc_id
+
+
 def test_a_reused_subnet_without_public_addresses_is_refused_with_the_fix(clients):
     ec2 = clients.ec2
-    vpc_id = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    vpc_id = users_vpc(ec2)
     igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
     ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
     table = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
@@ -263,6 +269,65 @@ def test_a_reused_subnet_without_public_addresses_is_refused_with_the_fix(client
     assert len(problems) == 1 and "subnet {0} gives instances no public IPv4 address".format(subnets[1]) in problems[0]
     assert "modify-subnet-attribute --subnet-id {0} --map-public-ip-on-launch".format(subnets[1]) in problems[0]
     assert facts["availability_zones"] == ["us-east-1a", "us-east-1b"]
+
+
+def public_subnets(ec2, vpc_id):
+    igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+    ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc_id)
+    table = ec2.create_route_table(VpcId=vpc_id)["RouteTable"]["RouteTableId"]
+    ec2.create_route(RouteTableId=table, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+    subnets = []
+    for index, zone in enumerate(("us-east-1a", "us-east-1b")):
+        subnet_id = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.9.{0}.0/24".format(index), AvailabilityZone=zone)["Subnet"]["SubnetId"]
+        ec2.associate_route_table(RouteTableId=table, SubnetId=subnet_id)
+        ec2.modify_subnet_attribute(SubnetId=subnet_id, MapPublicIpOnLaunch={"Value": True})
+        subnets.append(subnet_id)
+    return subnets
+
+
+def test_a_reused_vpc_without_dns_hostnames_is_refused_with_the_fix(clients):
+    """Without DNS the instance cannot resolve the file system's name: refused now, not as efs_failed minutes into
+    the boot (issue 19)."""
+    vpc_id = users_vpc(clients.ec2, dns_hostnames=False)
+    _facts, problems, _warned = account(clients, vpc_id=vpc_id, subnet_ids=public_subnets(clients.ec2, vpc_id))
+    assert problems == ["vpc_id {0} has enableDnsHostnames off, so its instances cannot resolve the EFS file system's name "
+                        "and the boot fails: turn it on (aws ec2 modify-vpc-attribute --vpc-id {0} "
+                        "--enable-dns-hostnames)".format(vpc_id)]
+
+
+def test_a_reused_group_without_nfs_from_itself_is_refused_with_the_fix(clients):
+    ec2 = clients.ec2
+    vpc_id = users_vpc(ec2)
+    subnets = public_subnets(ec2, vpc_id)
+    group = ec2.create_security_group(GroupName="users", Description="the user's", VpcId=vpc_id)["GroupId"]
+    _facts, problems, _warned = account(clients, vpc_id=vpc_id, subnet_ids=subnets, security_group_id=group)
+    assert problems == ["security_group_id {0} does not let NFS (TCP 2049) in from itself, so the instance cannot reach "
+                        "the file system's mount targets: add aws ec2 authorize-security-group-ingress --group-id {0} "
+                        "--protocol tcp --port 2049 --source-group {0}".format(group)]
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 2049, "ToPort": 2049, "UserIdGroupPairs": [{"GroupId": group}]}])
+    assert account(clients, vpc_id=vpc_id, subnet_ids=subnets, security_group_id=group)[1] == []
+
+
+def test_local_zones_are_left_out_of_the_stacks_zones(clients):
+    """An opted-in Local Zone is listed by the offerings and sorts first; EFS has no mount targets there."""
+    offered = [{"Location": zone, "LocationType": "availability-zone", "InstanceType": "t3.medium"}
+               for zone in ("us-east-1-bos-1a", "us-east-1b", "us-east-1c")]
+    answer_in_turn(clients.ec2, "DescribeInstanceTypeOfferings", [{"InstanceTypeOfferings": offered}])
+    facts, problems, _unused = account(clients)
+    assert problems == [] and facts["availability_zones"] == ["us-east-1b", "us-east-1c"]
+
+
+def test_a_gpu_type_that_is_not_nvidias_is_refused(clients):
+    answer_in_turn(clients.ec2, "DescribeInstanceTypes", [{"InstanceTypes": [{
+        "InstanceType": "g4ad.xlarge", "VCpuInfo": {"DefaultVCpus": 4}, "ProcessorInfo": {"SupportedArchitectures": ["x86_64"]},
+        "GpuInfo": {"Gpus": [{"Name": "Radeon Pro V520", "Manufacturer": "AMD", "Count": 1}]}}]}],
+        when=lambda params: params.get("InstanceTypes") == ["g4ad.xlarge"])
+    _facts, problems, _warned = account(clients, instance_type="g4ad.xlarge")
+    assert len(problems) == 1 and problems[0].startswith("instance_type 'g4ad.xlarge' has GPUs by AMD, but the stack needs "
+                                                          "NVIDIA GPUs"), problems
+    facts, problems, _warned = account(clients, instance_type="g4dn.xlarge")
+    assert problems == []
 
 
 def test_a_kept_data_volume_pins_the_zone_and_must_be_offered_there(clients):
