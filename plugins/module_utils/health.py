@@ -10,6 +10,8 @@ The status document, ``/geusemaker/status.json``, public (it carries no secret),
     {"schema": 2,
      "stage": "<stage>",
      "boot_id": "<the kernel's boot id>", "boot_count": <boots of this instance's root disk>,
+     "address": "<the public name (else address) this boot found in the instance metadata>",
+     "gpu": "pending|none|<the GPU names nvidia-smi lists, comma separated>",
      "volume": {"state": "pending|waiting|mounted|mount_failed|missing", "detail": "..."},
      "efs": {"state": "pending|mounted|mount_failed|missing", "detail": "..."},
      "services": {"n8n": "starting|running|failed", "ollama": ..., "qdrant": ..., "crawl4ai": ..., "postgres": ...},
@@ -22,7 +24,9 @@ Crawl4AI files), ``secrets`` (from SSM), ``services`` (containers), ``owner`` (n
 127.0.0.1), ``proxy`` (nginx opens the services), ``services_started``, then ``running`` once every service
 answers. A failure is published as ``<stage>_failed`` (``volume_failed`` and ``efs_failed`` with the mount's
 ``state: mount_failed`` and a ``detail``) and the boot stops there. At every later boot, a mount the boot script
-made that is gone is ``missing``, and the stage becomes ``volume_failed`` or ``efs_failed``. A service is
+made that is gone is ``missing``, and the stage becomes ``volume_failed`` or ``efs_failed``; EFS is tried again
+until it mounts (the stage then goes back to ``services_started``), while the data volume's services run. The
+address, n8n's URLs and the certificate follow the instance's public address at every boot. A service is
 ``starting`` until its container runs, ``failed`` when the boot failed before the containers or the container
 stopped. Schema 1 (before the volume) had no volume, boot or log fields and published ``efs_mount_failed``.
 

@@ -23,6 +23,9 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.polling import Po
 
 USER_DATA_LIMIT = 16384
 ROOT_VOLUME_GIB = 75
+# Room on the root disk beyond the image's own snapshot: the five container images take about 12 GiB, and
+# docker needs about as much again while it pulls and extracts them.
+IMAGE_HEADROOM_GIB = 30
 DEFAULT_ROOT_DEVICE = "/dev/xvda"
 POLL_INTERVAL = 2
 PROFILE_PROPAGATION_LIMIT = 60

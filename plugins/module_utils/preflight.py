@@ -21,7 +21,7 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.aws import (
     list_all,
     permission_problem,
 )
-from ansible_collections.geusemaker.stack.plugins.module_utils.instance import ROOT_VOLUME_GIB
+from ansible_collections.geusemaker.stack.plugins.module_utils.instance import IMAGE_HEADROOM_GIB, ROOT_VOLUME_GIB
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import (
     IAM_PATH,
     KEY_TAG,
@@ -310,31 +310,36 @@ def quota_problems(service_quotas, instance_type, vcpus, use_spot):
 
 
 def image_problems(ec2, ssm, ami_id, architectures, root_volume_size):
-    """(facts, problems): the image exists, fits the instance type's architecture, and its root snapshot fits."""
+    """(facts, problems, warnings): the image exists, fits the instance type's architecture, and its root snapshot
+    fits with room for the container images."""
     if not ami_id:
         parameter = DLAMI_PARAMETER.format("arm64" if architectures and "x86_64" not in architectures else "x86_64")
         try:
             ami_id = ssm.get_parameter(aws_retry=True, Name=parameter)["Parameter"]["Value"]
         except AWS_ERRORS as e:
-            return {}, ["the Deep Learning AMI could not be looked up ({0}: {1}); pass ami_id".format(parameter, error_code(e))]
+            return {}, ["the Deep Learning AMI could not be looked up ({0}: {1}); pass ami_id".format(parameter, error_code(e))], []
     try:
         images = ec2.describe_images(aws_retry=True, ImageIds=[ami_id])["Images"]
     except AWS_ERRORS as e:
-        return {}, ["ami_id {0} cannot be used: {1}".format(ami_id, error_code(e))]
+        return {}, ["ami_id {0} cannot be used: {1}".format(ami_id, error_code(e))], []
     if not images:
-        return {}, ["ami_id {0} does not exist in this region".format(ami_id)]
-    image, problems = images[0], []
+        return {}, ["ami_id {0} does not exist in this region".format(ami_id)], []
+    image, problems, warnings = images[0], [], []
     architecture = image.get("Architecture")
     if architectures and architecture not in architectures:
         problems.append("ami_id {0} is built for {1}, but the instance type runs {2}: choose an image for {2}, or an "
                         "instance type for {1}".format(ami_id, architecture, " or ".join(architectures)))
     root = next((m for m in image.get("BlockDeviceMappings", []) if m.get("DeviceName") == image.get("RootDeviceName")), {})
     snapshot_gib = (root.get("Ebs") or {}).get("VolumeSize") or 0
-    size = root_volume_size or max(ROOT_VOLUME_GIB, snapshot_gib)
+    roomy = max(ROOT_VOLUME_GIB, snapshot_gib + IMAGE_HEADROOM_GIB)
+    size = root_volume_size or roomy
     if size < snapshot_gib:
         problems.append("root_volume_size {0} GiB is smaller than the {1} GiB snapshot of ami_id {2}: use at least {1}".format(
             size, snapshot_gib, ami_id))
-    return {"ami_id": ami_id, "architecture": architecture, "root_volume_size": size}, problems
+    elif size < roomy:
+        warnings.append("root_volume_size {0} GiB leaves less than {1} GiB beside the {2} GiB image for the container "
+                        "images; the pull may fill the disk (the default is {3})".format(size, IMAGE_HEADROOM_GIB, snapshot_gib, roomy))
+    return {"ami_id": ami_id, "architecture": architecture, "root_volume_size": size}, problems, warnings
 
 
 def boundary_problem(iam, partition, account_id):
@@ -429,6 +434,7 @@ def account_problems(clients, params, account_id=None, partition="aws"):
     except AWS_ERRORS as e:
         return {}, ["the stack's data volume cannot be looked up: {0}".format(error_code(e))], warnings
     instance_type, problem = instance_type_info(ec2, params["instance_type"])
+    facts["gpus"] = sum(gpu.get("Count", 0) for gpu in ((instance_type or {}).get("GpuInfo") or {}).get("Gpus", []))
     if problem:
         problems.append(problem)
     else:
@@ -440,7 +446,8 @@ def account_problems(clients, params, account_id=None, partition="aws"):
         problems += found
         warnings += warned
     architectures = (instance_type or {}).get("ProcessorInfo", {}).get("SupportedArchitectures")
-    image_facts, found = image_problems(ec2, clients.ssm, params.get("ami_id"), architectures, params.get("root_volume_size"))
+    image_facts, found, warned = image_problems(ec2, clients.ssm, params.get("ami_id"), architectures, params.get("root_volume_size"))
+    warnings += warned
     facts.update(image_facts)
     problems += found
     if params.get("key_name"):

@@ -58,7 +58,9 @@ options:
         C(/aws/service/deeplearning/ami/<x86_64|arm64>/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id).
     type: str
   root_volume_size:
-    description: Root volume size in GiB; by default 75, or the image's root snapshot when that is larger.
+    description:
+      - Root volume size in GiB; by default the image's root snapshot and 30 GiB for the container images, at least 75.
+      - Smaller than the snapshot is refused; smaller than the default is warned about.
     type: int
   data_volume_size:
     description: Size in GiB of the data volume the compute role creates (1 to 16384); checked, and priced in RV(estimated_cost).
@@ -152,6 +154,10 @@ root_volume_size:
   description: Root volume size in GiB.
   returned: success
   type: int
+gpus:
+  description: How many NVIDIA GPUs the instance type has; the boot fails if it sees none where there should be one.
+  returned: success
+  type: int
 availability_zones:
   description:
     - The availability zones the stack's subnets go to, among those that offer the instance type; the data volume's
@@ -236,6 +242,7 @@ def main():
         ami_id=facts["ami_id"],
         architecture=facts["architecture"],
         root_volume_size=facts["root_volume_size"],
+        gpus=facts["gpus"],
         availability_zones=facts["availability_zones"],
         data_zone=facts["data_zone"],
         stack_status=stack.ledger.document["status"] if stack.ledger.exists_on_disk else "new",

@@ -138,10 +138,11 @@ class Instance:
         return self.run("bash", path)
 
     def reboot(self, mounts=("/mnt/data", "/mnt/efs")):
-        """A later boot: a new boot id; systemd mounts what /etc/fstab lists (here those of ``mounts``, through the
-        stub mount), then geusemaker-status.service's first run checks the mounts."""
+        """A later boot: a new boot id; geusemaker-address.service follows the address; systemd mounts what
+        /etc/fstab lists (here those of ``mounts``, through the stub mount), then geusemaker-status.service's first
+        run checks the mounts. (geusemaker.service's EFS retry, efs-mount.sh, is the test's to run.)"""
         self.new_boot_id()
-        steps = []
+        steps = ["/opt/geusemaker/address.sh"]
         if "/mnt/data" in mounts:
             steps.append("mount /mnt/data")
         if "/mnt/efs" in mounts:

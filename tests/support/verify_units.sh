@@ -20,7 +20,8 @@ Restart=always
 [Install]
 WantedBy=multi-user.target
 UNIT
-units=(/etc/systemd/system/geusemaker.service /etc/systemd/system/geusemaker-status.service /usr/lib/systemd/system/docker.service)
+units=(/etc/systemd/system/geusemaker.service /etc/systemd/system/geusemaker-status.service
+  /etc/systemd/system/geusemaker-address.service /usr/lib/systemd/system/docker.service)
 for unit in "${units[@]}"; do [ -e "$unit" ] || { echo "missing $unit" >&2; exit 1; }; done
 [ -e /etc/systemd/system/docker.service.d/geusemaker-storage.conf ] || { echo "missing the docker.service drop-in" >&2; exit 1; }
 systemd-analyze verify "${units[@]}"

@@ -94,15 +94,20 @@ def test_volume_formatted_once_mounted_by_uuid_and_efs_with_tls_and_iam(stack, u
     assert "UUID={0} /mnt/data ext4 defaults,nofail,x-systemd.device-timeout=120s 0 2".format(uuid) in fstab
     assert "fs-0123456789abcdef0:/ /mnt/efs efs _netdev,tls,iam,nofail 0 0" in fstab
     assert ("mount", "-t efs -o tls,iam fs-0123456789abcdef0:/ /mnt/efs", "") in stack.calls("mount")
-    # PostgreSQL and Qdrant on the volume; n8n, Ollama and Crawl4AI files on EFS.
+    # PostgreSQL and Qdrant on the volume; n8n, Ollama and Crawl4AI files on EFS, bound only where EFS made the
+    # directory (never on the empty mount point while EFS is not mounted).
     compose = yaml.safe_load(instance.read("/opt/geusemaker/compose.yml"))
     volumes = {name: service["volumes"] for name, service in compose["services"].items()}
+
+    def on_efs(source, target):
+        return [{"type": "bind", "source": source, "target": target, "bind": {"create_host_path": False}}]
+
     assert volumes == {
         "postgres": ["/mnt/data/postgres:/var/lib/postgresql/data"],
         "qdrant": ["/mnt/data/qdrant:/qdrant/storage"],
-        "n8n": ["/mnt/efs/n8n:/home/node/.n8n"],
-        "ollama": ["/mnt/efs/ollama:/root/.ollama"],
-        "crawl4ai": ["/mnt/efs/crawl4ai:/data"],
+        "n8n": on_efs("/mnt/efs/n8n", "/home/node/.n8n"),
+        "ollama": on_efs("/mnt/efs/ollama", "/root/.ollama"),
+        "crawl4ai": on_efs("/mnt/efs/crawl4ai", "/data"),
     }
     assert sorted(os.listdir(os.path.join(stack.dir, "volume", "content"))) == ["postgres", "qdrant"]
     assert sorted(os.listdir(os.path.join(stack.dir, "efs"))) == ["crawl4ai", "n8n", "ollama"]
@@ -197,13 +202,19 @@ def test_containers_start_only_on_mounted_storage_and_units_verify(stack, user_d
     starts = [note for command, args, note in stack.calls("systemctl") if args == "start geusemaker.service"]
     assert starts == ["routes=bootstrap /mnt/data=mounted /mnt/efs=mounted"]
     assert not any(args.startswith("compose -f /opt/geusemaker/compose.yml up") for _unused, args, _unused in stack.calls("docker"))
+    # docker (and with it PostgreSQL and Qdrant) waits for the data volume only; the containers on EFS wait for
+    # geusemaker.service, which mounts EFS first, retrying for as long as it takes.
     drop_in = instance.read("/etc/systemd/system/docker.service.d/geusemaker-storage.conf")
-    assert drop_in.splitlines() == ["[Unit]", "RequiresMountsFor=/mnt/efs /mnt/data"]
+    assert drop_in.splitlines() == ["[Unit]", "RequiresMountsFor=/mnt/data"]
     unit = instance.read("/etc/systemd/system/geusemaker.service")
-    for line in ("RequiresMountsFor=/mnt/efs /mnt/data", "Requires=docker.service",
+    for line in ("RequiresMountsFor=/mnt/data", "Requires=docker.service", "ExecStartPre=/opt/geusemaker/efs-mount.sh",
                  "ExecStart=/usr/bin/docker compose -f /opt/geusemaker/compose.yml up -d --remove-orphans",
-                 "WantedBy=multi-user.target"):
+                 "TimeoutStartSec=infinity", "WantedBy=multi-user.target"):
         assert line in unit.splitlines()
+    address_unit = instance.read("/etc/systemd/system/geusemaker-address.service").splitlines()
+    assert "ExecStart=/opt/geusemaker/address.sh" in address_unit
+    assert "Before=nginx.service geusemaker.service geusemaker-status.service" in address_unit
+    assert ("systemctl", "enable geusemaker-address.service", "routes=bootstrap") in stack.calls("systemctl")
     status_unit = instance.read("/etc/systemd/system/geusemaker-status.service")
     assert "After=local-fs.target remote-fs.target mnt-data.mount mnt-efs.mount docker.service" in status_unit
     assert "Requires" not in status_unit  # it runs, and reports, when a mount is missing
@@ -342,6 +353,20 @@ def test_every_boot_checks_the_mounts_again(stack, user_data):
     assert (status["stage"], status["boot_count"], status["volume"]["state"], status["efs"]["state"]) == ("running", 5, "mounted", "mounted")
 
 
+def test_efs_is_retried_at_a_later_boot_while_the_data_services_run(stack, user_data):
+    instance, run = boot(stack, user_data)
+    assert run.returncode == 0, instance.log()
+    instance.reboot(mounts=("/mnt/data",))  # EFS did not come back with the boot
+    assert (instance.status()["stage"], instance.status()["efs"]["state"]) == ("efs_failed", "missing")
+    stack.configure(efs_fail_times=3)
+    before = len(stack.calls("mount"))
+    retried = instance.run("/opt/geusemaker/efs-mount.sh")  # geusemaker.service's ExecStartPre, before compose up
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    assert len(stack.calls("mount")) - before == 4 and "EFS mount attempt 3 failed; trying again in 15 s" in retried.stdout
+    status = instance.status()
+    assert (status["stage"], status["efs"]) == ("running", {"state": "mounted", "detail": "fs-0123456789abcdef0 on /mnt/efs"})
+
+
 def test_a_reboot_after_a_failed_boot_keeps_the_failure(stack, user_data):
     stack.configure(n8n_refuse_owner=True)
     instance, run = boot(stack, user_data)
@@ -357,9 +382,59 @@ def test_ollama_gets_the_gpu_when_nvidia_smi_sees_one(stack, user_data):
     assert run.returncode == 0, instance.log()
     ollama = yaml.safe_load(instance.read("/opt/geusemaker/compose.yml"))["services"]["ollama"]
     assert ollama["deploy"]["resources"]["reservations"]["devices"] == [{"driver": "nvidia", "count": "all", "capabilities": ["gpu"]}]
+    assert instance.status()["gpu"] == "Tesla T4"
     stack.configure(gpu=False)
-    other, run = boot(stack, user_data, "cpu")
+    other, run = boot(stack, user_data, "cpu")  # a type without a GPU (services_gpu_required false): the CPU
+    assert run.returncode == 0 and other.status()["gpu"] == "none"
     assert "deploy" not in yaml.safe_load(other.read("/opt/geusemaker/compose.yml"))["services"]["ollama"]
+
+
+def test_a_gpu_type_waits_for_its_driver_and_fails_the_boot_without_it(stack):
+    user_data = render_user_data(services_gpu_required=True)
+    stack.configure(gpu_after=3)  # the driver answers at the fourth try
+    instance, run = boot(stack, user_data)
+    assert run.returncode == 0, instance.log()
+    assert len(stack.calls("nvidia-smi")) == 4 and instance.status()["gpu"] == "Tesla T4"
+    assert "deploy" in yaml.safe_load(instance.read("/opt/geusemaker/compose.yml"))["services"]["ollama"]
+    stack.configure(gpu_after=False)
+    stack.clear_calls()
+    broken, run = boot(stack, user_data, "no-driver")  # never: a boot failure, not Ollama on the CPU unnoticed
+    assert run.returncode == 1
+    status = broken.status()
+    assert (status["stage"], status["gpu"]) == ("install_failed", "pending")
+    assert "nvidia-smi sees no GPU after 5 tries: the NVIDIA driver is not loaded" in broken.log()
+    assert len(stack.calls("nvidia-smi")) == 5 and stack.calls("docker") == [("docker", "compose version", "")]
+
+
+def test_n8n_and_the_certificate_follow_the_public_address_at_every_boot(stack, user_data):
+    instance, run = boot(stack, user_data)
+    assert run.returncode == 0, instance.log()
+    first = "ec2-203-0-113-10.eu-west-1.compute.amazonaws.com"
+    n8n = yaml.safe_load(instance.read("/opt/geusemaker/compose.yml"))["services"]["n8n"]["environment"]
+    # compose takes ${GEUSEMAKER_HOST} from .env beside compose.yml at every `up`, which geusemaker.service runs
+    assert n8n["WEBHOOK_URL"] == n8n["N8N_EDITOR_BASE_URL"] == "https://${GEUSEMAKER_HOST}/"
+    assert instance.read("/opt/geusemaker/.env") == "GEUSEMAKER_HOST={0}\n".format(first)
+    assert instance.status()["address"] == first
+
+    def certificate():
+        text = subprocess.run(["openssl", "x509", "-noout", "-subject", "-ext", "subjectAltName", "-pubkey", "-in",
+                               instance.file("/etc/nginx/geusemaker/tls/cert.pem")], capture_output=True, text=True, check=True).stdout
+        return re.search(r"CN ?= ?(\S+)", text).group(1), re.search(r"(DNS:.*|IP Address:.*)", text).group(1), text.split("-----BEGIN")[1]
+
+    name, alt, key = certificate()
+    assert (name, alt) == (first, "DNS:{0}, IP Address:203.0.113.10".format(first))
+    stack.configure(public_ip="198.51.100.23")  # stopped and started: a new address
+    assert instance.reboot().returncode == 0
+    moved = "ec2-198-51-100-23.eu-west-1.compute.amazonaws.com"
+    assert instance.read("/opt/geusemaker/.env") == "GEUSEMAKER_HOST={0}\n".format(moved)
+    assert instance.status()["address"] == moved
+    name, alt, same_key = certificate()
+    assert (name, alt, same_key) == (moved, "DNS:{0}, IP Address:198.51.100.23".format(moved), key)
+    signed = os.path.getmtime(instance.file("/etc/nginx/geusemaker/tls/cert.pem"))
+    assert instance.reboot().returncode == 0  # the same address: the certificate is not signed again
+    assert os.path.getmtime(instance.file("/etc/nginx/geusemaker/tls/cert.pem")) == signed
+    stack.configure(no_public_ip=True)  # no public address (a private subnet): the private one
+    assert instance.reboot().returncode == 0 and instance.status()["address"] == "10.42.0.10"
 
 
 def test_region_from_instance_metadata_else_the_role_input(stack, user_data):

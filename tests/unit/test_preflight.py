@@ -234,10 +234,27 @@ def test_the_root_volume_follows_a_larger_snapshot_and_a_smaller_size_is_refused
     answer_in_turn(clients.ec2, "DescribeImages", [{"Images": [{
         "ImageId": ami_id, "Architecture": "x86_64", "RootDeviceName": "/dev/xvda",
         "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 120}}]}]}])
-    facts, problems, _warned = account(clients, ami_id=ami_id)
-    assert problems == [] and facts["root_volume_size"] == 120
+    facts, problems, warned = account(clients, ami_id=ami_id)
+    assert problems == [] and facts["root_volume_size"] == 150 and not any("root_volume_size" in w for w in warned)
     _unused, problems, _warned = account(clients, ami_id=ami_id, root_volume_size=100)
     assert problems == ["root_volume_size 100 GiB is smaller than the 120 GiB snapshot of ami_id {0}: use at least 120".format(ami_id)]
+
+
+@pytest.mark.parametrize("snapshot, chosen, size, warning", [
+    (75, None, 105, None),  # the DLAMI's own 75 GiB, and room for the container images beside it
+    (8, None, 75, None),  # a small image: the 75 GiB floor holds the images
+    (75, 80, 80, "root_volume_size 80 GiB leaves less than 30 GiB beside the 75 GiB image for the container images; "
+                 "the pull may fill the disk (the default is 105)"),
+    (75, 105, 105, None),
+])
+def test_the_root_volume_leaves_room_for_the_container_images(clients, snapshot, chosen, size, warning):
+    ami_id = image(clients)
+    answer_in_turn(clients.ec2, "DescribeImages", [{"Images": [{
+        "ImageId": ami_id, "Architecture": "x86_64", "RootDeviceName": "/dev/xvda",
+        "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": snapshot}}]}]}])
+    facts, problems, warned = account(clients, ami_id=ami_id, root_volume_size=chosen)
+    assert problems == [] and facts["root_volume_size"] == size
+    assert [w for w in warned if "root_volume_size" in w] == ([warning] if warning else [])
 
 
 def test_an_unknown_type_is_refused(clients):
@@ -327,7 +344,9 @@ def test_a_gpu_type_that_is_not_nvidias_is_refused(clients):
     assert len(problems) == 1 and problems[0].startswith("instance_type 'g4ad.xlarge' has GPUs by AMD, but the stack needs "
                                                           "NVIDIA GPUs"), problems
     facts, problems, _warned = account(clients, instance_type="g4dn.xlarge")
-    assert problems == []
+    assert problems == [] and facts["gpus"] == 1  # so the boot fails where the driver never shows it
+    facts, problems, _warned = account(clients)
+    assert problems == [] and facts["gpus"] == 0  # t3.medium: Ollama on the CPU is expected
 
 
 def test_a_kept_data_volume_pins_the_zone_and_must_be_offered_there(clients):
