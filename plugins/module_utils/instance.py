@@ -30,6 +30,12 @@ DEFAULT_ROOT_DEVICE = "/dev/xvda"
 POLL_INTERVAL = 2
 PROFILE_PROPAGATION_LIMIT = 60
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
+# The StateReason of a spot instance that EC2 stopped for capacity or price. Only EC2 may start it again, which it
+# does for a persistent request when capacity returns; a StartInstances of ours is refused.
+SPOT_INTERRUPTED = "Server.SpotInstanceShutdown"
+SPOT_WAY_OUT = ("EC2 starts it again by itself when spot capacity returns in its zone (StartInstances is refused "
+                "meanwhile); the volumes and data are kept. Wait and run check again, or destroy with -e keep_data=true "
+                "and deploy again with -e use_spot=false for an on-demand instance on the same data")
 # IMDSv2 only, one hop: a container on the bridge network (one hop more) cannot reach the role's credentials.
 METADATA_OPTIONS = {"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 1}
 INVALID_IMAGE_CODES = ("InvalidAMIID.NotFound", "InvalidAMIID.Malformed", "InvalidAMIID.Unavailable")
@@ -111,6 +117,59 @@ def summary(item):
         "subnet_id": item.get("SubnetId"),
         "availability_zone": (item.get("Placement") or {}).get("AvailabilityZone"),
     }
+
+
+def condition(item):
+    """What EC2 says of one instance now: state, public address (name, else IP) and whether spot stopped it."""
+    state = item["State"]["Name"]
+    return {
+        "id": item["InstanceId"],
+        "state": state,
+        "address": item.get("PublicDnsName") or item.get("PublicIpAddress") or None,
+        "spot_interrupted": state in ("stopping", "stopped") and (item.get("StateReason") or {}).get("Code") == SPOT_INTERRUPTED,
+    }
+
+
+def conditions(ec2, ids):
+    """condition() of each of ``ids``, in their order; one that EC2 no longer knows is ``gone``."""
+    try:
+        found = {item["InstanceId"]: item for item in instances_of(ec2.describe_instances(aws_retry=True, InstanceIds=ids))}
+    except is_boto3_error_code("InvalidInstanceID.NotFound"):
+        found = {item["InstanceId"]: item for instance_id in ids for item in instances_of(
+            ec2.describe_instances(aws_retry=True, Filters=[{"Name": "instance-id", "Values": [instance_id]}]))}
+    return [condition(found[i]) if i in found else {"id": i, "state": "gone", "address": None, "spot_interrupted": False}
+            for i in ids]
+
+
+def compare(now, recorded_url):
+    """The stack's instances now (conditions()) against the service URL its state records: condition,
+    service_url, address_moved, msg and the instances themselves."""
+    live = next((c["address"] for c in now if c["address"]), None)
+    service_url = "https://{0}".format(live) if live else None
+    states = {c["state"] for c in now}
+    interrupted = [c for c in now if c["spot_interrupted"]]
+    if not now:
+        found, msg = "none", "the stack has no instance recorded"
+    elif interrupted:
+        found, msg = "waiting_for_spot_capacity", spot_wait_message(interrupted)
+    elif states <= {"running"}:
+        found, msg = "running", "running at {0}".format(service_url)
+    elif states & {"terminated", "shutting-down", "gone"}:
+        found, msg = "gone", "instance(s) {0} terminated or gone: deploy again to replace them".format(
+            ", ".join(c["id"] for c in now if c["state"] in ("terminated", "shutting-down", "gone")))
+    elif states <= {"stopped"}:
+        found, msg = "stopped", "stopped: start it with playbooks/start.yml"
+    else:
+        found, msg = "changing", "instance(s) {0}".format(", ".join("{0} {1}".format(c["id"], c["state"]) for c in now))
+    moved = bool(service_url and recorded_url and service_url.rstrip("/") != recorded_url.rstrip("/"))
+    if moved:
+        msg += "; the address moved from {0} (the state's URL, now stale)".format(recorded_url)
+    return dict(instances=now, condition=found, service_url=service_url, address_moved=moved, msg=msg)
+
+
+def spot_wait_message(interrupted):
+    return "instance(s) {0} waiting for spot capacity: stopped by a spot interruption. {1}.".format(
+        ", ".join(c["id"] for c in interrupted), SPOT_WAY_OUT)
 
 
 def instances_of(response):
@@ -237,14 +296,15 @@ def launch(stack, key, subnet_ids, spec, device_name, deadline, clock, sleep):
                    "instance")
 
 
-def wait_healthy(stack, ids, deadline, clock, sleep):
-    """Wait until every instance runs and passes its instance and system status checks; returns their descriptions."""
+def wait_healthy(stack, ids, deadline, clock, sleep, status_checks=True):
+    """Wait until every instance runs and, with ``status_checks``, passes its instance and system status checks;
+    returns their descriptions."""
     ec2 = stack.clients.ec2
     try:
         with stack.aws_call("cannot check the state of instance(s) {0}".format(", ".join(ids)), "instance", ids[0], action="wait"):
             running = wait_until(ec2, "instance_running", max(0, deadline - clock()), POLL_INTERVAL, clock, sleep,
                                  heartbeat=stack.heartbeat, InstanceIds=ids)
-            for waiter in ("instance_status_ok", "system_status_ok"):
+            for waiter in ("instance_status_ok", "system_status_ok") if status_checks else ():
                 wait_until(ec2, waiter, max(0, deadline - clock()), POLL_INTERVAL, clock, sleep, heartbeat=stack.heartbeat,
                            InstanceIds=ids)
     except WaitFailed as e:
@@ -257,7 +317,7 @@ def wait_healthy(stack, ids, deadline, clock, sleep):
         )
     except WaitTimeout:
         stack.fail(
-            "instance(s) {0} not running with status checks ok within the timeout".format(", ".join(ids)),
+            "instance(s) {0} not running{1} within the timeout".format(", ".join(ids), " with status checks ok" if status_checks else ""),
             resource_type="instance", resource_id=ids[0], error_code="Timeout", critical=True,
         )
     return instances_of(running)
@@ -279,8 +339,9 @@ def subnets_in_zone(stack, subnet_ids, zone):
 
 def ensure(stack, count, instance_type, ami_id, subnet_ids, security_group_id, instance_profile_name, user_data,
            use_spot=True, key_name=None, timeout=600, root_volume_size=ROOT_VOLUME_GIB, zone=None,
-           clock=time.monotonic, sleep=time.sleep):
-    """Adopt or launch ``count`` instances, record them, wait until they pass their status checks.
+           clock=time.monotonic, sleep=time.sleep, status_checks=True):
+    """Adopt or launch ``count`` instances, record them, wait until they run and (``status_checks``) pass their
+    status checks.
 
     Returns one dict per instance (id, lifecycle, public_ip, public_dns, private_ip, subnet_id,
     availability_zone, warnings).
@@ -333,7 +394,7 @@ def ensure(stack, count, instance_type, ami_id, subnet_ids, security_group_id, i
         results.append(dict(summary(item), warnings=warnings))
     if waiting:
         # Addresses and names are only complete once the instance runs: refresh from the last describe.
-        described = {item["InstanceId"]: item for item in wait_healthy(stack, waiting, deadline, clock, sleep)}
+        described = {item["InstanceId"]: item for item in wait_healthy(stack, waiting, deadline, clock, sleep, status_checks)}
         results = [dict(summary(described[r["id"]]), warnings=r["warnings"]) if r["id"] in described else r for r in results]
     return results
 
@@ -352,10 +413,19 @@ def stop(stack, ids, timeout, clock=time.monotonic, sleep=time.sleep):
 
 
 def start(stack, ids, timeout, clock=time.monotonic, sleep=time.sleep):
-    """Start the instances and wait until they run with status checks ok; returns their summaries (a stopped
-    instance comes back with new public addresses)."""
-    with stack.aws_call("cannot start instance(s) {0}".format(", ".join(ids)), "instance", ids[0], action="start"):
-        stack.clients.ec2.start_instances(aws_retry=True, InstanceIds=ids)
+    """Start the stopped instances and wait until all run with status checks ok; returns their summaries (a stopped
+    instance comes back with new public addresses). One that a spot interruption stopped is EC2's to start: then
+    nothing is sent, and the failure says how to get out."""
+    with stack.aws_call("cannot read the state of instance(s) {0}".format(", ".join(ids)), "instance", ids[0], action="find"):
+        now = conditions(stack.clients.ec2, ids)
+    interrupted = [c for c in now if c["spot_interrupted"]]
+    if interrupted:
+        stack.fail(spot_wait_message(interrupted), resource_type="instance", resource_id=interrupted[0]["id"],
+                   error_code=SPOT_INTERRUPTED, critical=False)
+    stopped = [c["id"] for c in now if c["state"] == "stopped"]
+    if stopped:
+        with stack.aws_call("cannot start instance(s) {0}".format(", ".join(stopped)), "instance", stopped[0], action="start"):
+            stack.clients.ec2.start_instances(aws_retry=True, InstanceIds=stopped)
     return [summary(item) for item in wait_healthy(stack, ids, clock() + timeout, clock, sleep)]
 
 

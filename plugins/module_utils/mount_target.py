@@ -2,7 +2,8 @@
 # Copyright: GeuseMaker developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""EFS mount targets: one per subnet, owned through their file system (they cannot be tagged); delete."""
+"""EFS mount targets: one per availability zone of the stack's subnets, owned through their file system (they cannot
+be tagged); delete."""
 
 import time
 
@@ -31,6 +32,21 @@ def by_subnet(efs, file_system_id):
         for item in all_mount_targets(efs, FileSystemId=file_system_id)
         if item.get("LifeCycleState") not in GONE_STATES
     }
+
+
+def one_per_zone(ec2, subnet_ids, existing):
+    """The subnets to mount in. EFS allows one mount target per zone (another is MountTargetConflict), and two of a
+    user's subnets may share one: the first of ``subnet_ids`` in each zone, or the subnet of the live mount target
+    already there. Instances in the zone's other subnets reach it all the same."""
+    zones = {s["SubnetId"]: s["AvailabilityZone"] for s in ec2.describe_subnets(aws_retry=True, SubnetIds=list(subnet_ids))["Subnets"]}
+    taken = {item.get("AvailabilityZoneName") or zones.get(item["SubnetId"]): item["SubnetId"] for item in existing.values()}
+    seen, chosen = set(), []
+    for subnet_id in subnet_ids:
+        zone = zones.get(subnet_id, subnet_id)
+        if zone not in seen:
+            seen.add(zone)
+            chosen.append(taken.get(zone, subnet_id))
+    return chosen
 
 
 def create(stack, file_system_id, subnet_id, security_group_id, deadline, clock, sleep):
@@ -95,7 +111,8 @@ def wait_available(stack, file_system_id, ids, deadline, clock, sleep):
 
 
 def ensure(stack, file_system_id, subnet_ids, security_group_id, timeout=300, clock=time.monotonic, sleep=time.sleep):
-    """Adopt or create a mount target of ``file_system_id`` in each subnet, record them, wait until available.
+    """Adopt or create a mount target of ``file_system_id`` in each zone of the subnets, record them, wait until
+    available.
 
     Returns the mount target ids in subnet order (placeholders in check mode for those that would be created).
     """
@@ -105,6 +122,9 @@ def ensure(stack, file_system_id, subnet_ids, security_group_id, timeout=300, cl
     efs = stack.clients.efs
     with stack.aws_call("cannot list the mount targets of {0}".format(file_system_id), "mount_target", action="describe"):
         existing = by_subnet(efs, file_system_id)
+    if not any(is_planned(subnet_id) for subnet_id in subnet_ids):
+        with stack.aws_call("cannot read the zones of subnets {0}".format(", ".join(subnet_ids)), "mount_target", action="describe"):
+            subnet_ids = one_per_zone(stack.clients.ec2, subnet_ids, existing)
     ids = []
     waiting = []
     for subnet_id in subnet_ids:

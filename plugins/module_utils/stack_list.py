@@ -4,7 +4,7 @@
 
 """What list.yml shows: every known stack, its status, failure reason, owned resources still existing, age."""
 
-from ansible_collections.geusemaker.stack.plugins.module_utils import kinds
+from ansible_collections.geusemaker.stack.plugins.module_utils import instance, kinds
 from ansible_collections.geusemaker.stack.plugins.module_utils.aws import AWS_ERRORS
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import owned_entries
 from ansible_collections.geusemaker.stack.plugins.module_utils.recovery import estimated_hourly_usd
@@ -32,6 +32,19 @@ def existing_entries(clients, document):
     return existing
 
 
+def instance_condition(clients, document):
+    """What EC2 says of the stack's instances: running, stopped, waiting_for_spot_capacity, changing, gone or none,
+    with " (address moved)" when the state's service URL is stale; None when AWS cannot be asked."""
+    ids = [entry["id"] for entry in owned_entries(document) if entry["type"] == "instance" and entry.get("status") == "present"]
+    if not ids:
+        return "none"
+    try:
+        found = instance.compare(instance.conditions(clients.ec2, ids), (document.get("outputs") or {}).get("service_url"))
+    except AWS_ERRORS:
+        return None
+    return found["condition"] + (" (address moved)" if found["address_moved"] else "")
+
+
 def describe_stack(store, stack_name, clients_for_region, caller_account=None, now=None):
     """One stack's line. Its resources are counted only in the account it is recorded in: with another account's
     credentials every one would look gone."""
@@ -52,8 +65,11 @@ def describe_stack(store, stack_name, clients_for_region, caller_account=None, n
         existing = None
         reason = "recorded in AWS account {0}; these credentials act in {1}, so its resources were not counted".format(
             recorded_account, caller_account)
+        condition = None
     else:
-        existing = existing_entries(clients_for_region(document.get("region")), document)
+        clients = clients_for_region(document.get("region"))
+        existing = existing_entries(clients, document)
+        condition = instance_condition(clients, document)
     return {
         "stack_name": stack_name,
         "region": document.get("region"),
@@ -61,6 +77,7 @@ def describe_stack(store, stack_name, clients_for_region, caller_account=None, n
         "status": document.get("status"),
         "failure": reason,
         "existing_resources": None if existing is None else len(existing),
+        "instance": condition,
         "hourly_usd": None if existing is None else round(estimated_hourly_usd(existing), 3),
         "recorded_resources": len(owned_entries(document)),
         "age": human_age((now - parse_iso(document["created_at"])).total_seconds()),
@@ -69,12 +86,13 @@ def describe_stack(store, stack_name, clients_for_region, caller_account=None, n
 
 
 def format_table(stacks):
-    header = ("STACK", "REGION", "STATUS", "RESOURCES", "USD/HOUR", "AGE", "FAILURE")
+    header = ("STACK", "REGION", "STATUS", "INSTANCE", "RESOURCES", "USD/HOUR", "AGE", "FAILURE")
     rows = [header] + [
         (
             s["stack_name"],
             s.get("region") or "-",
             s["status"],
+            s.get("instance") or "?",
             "?" if s.get("existing_resources") is None else str(s["existing_resources"]),
             "?" if s.get("hourly_usd") is None else "{0:.3f}".format(s["hourly_usd"]),
             s.get("age") or "-",

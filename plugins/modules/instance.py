@@ -60,9 +60,17 @@ options:
     description: An EC2 key pair for SSH.
     type: str
   timeout:
-    description: Seconds the instances may take to launch and pass their status checks.
+    description: Seconds the instances may take to launch and be as O(wait) says.
     type: int
     default: 600
+  wait:
+    description:
+      - C(status_ok) waits until the instances run and pass their instance and system status checks; C(running)
+        only until they run, so that what needs a running instance (attaching the data volume) need not wait the
+        3 to 5 minutes of the checks. Either fails when an instance goes to C(terminated) instead.
+    type: str
+    choices: [running, status_ok]
+    default: status_ok
   root_volume_size:
     description: Size of the encrypted gp3 root volume, in GiB (the preflight module checks it against the image).
     type: int
@@ -155,6 +163,7 @@ def main():
             timeout=dict(type="int", default=600),
             root_volume_size=dict(type="int", default=75),
             availability_zone=dict(type="str"),
+            wait=dict(type="str", choices=["running", "status_ok"], default="status_ok"),
         )
     )
     params = stack.params
@@ -168,6 +177,7 @@ def main():
             params["security_group_id"], params["instance_profile_name"], params["user_data"],
             use_spot=params["use_spot"], key_name=params["key_name"], timeout=params["timeout"],
             root_volume_size=params["root_volume_size"], zone=params["availability_zone"],
+            status_checks=params["wait"] == "status_ok",
         )
     except ValueError as e:
         stack.fail(str(e))

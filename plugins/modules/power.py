@@ -10,9 +10,12 @@ version_added: 0.1.0
 description:
   - With O(state=stopped), stops every instance the stack owns and waits until they are stopped; the stack is then
     recorded C(stopped). The data volume, the file system and every other resource stay; the GPU is not billed.
-  - With O(state=running), starts them and waits until they run with status checks ok, and returns their new
-    addresses (a stopped instance comes back with another public address). The caller records the stack's status
-    once its services are checked (playbooks/start.yml does).
+  - With O(state=running), starts those that are stopped and waits until all run with status checks ok, and
+    returns their new addresses (a stopped instance comes back with another public address). The caller records the
+    stack's status once its services are checked (playbooks/start.yml does).
+  - An instance that a spot interruption stopped (state reason C(Server.SpotInstanceShutdown)) is EC2's to start,
+    when spot capacity returns; StartInstances would be refused. Then nothing is sent, and the failure says so with
+    the ways out (wait, or destroy with C(keep_data) and deploy on-demand).
   - Refused, changing nothing, when the stack's status does not allow it (see the status machine in
     C(docs/design.md)).
 options:

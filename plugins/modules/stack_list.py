@@ -56,6 +56,13 @@ stacks:
     existing_resources:
       description: Owned resources that still exist (null when AWS could not be asked).
       type: int
+    instance:
+      description:
+        - What EC2 says of the stack's instances now, whatever the state records. C(running), C(stopped),
+          C(waiting_for_spot_capacity) (a spot interruption stopped it; only EC2 starts it again), C(changing),
+          C(gone), or C(none); with C( (address moved)) when the recorded service URL is stale. Null when AWS could
+          not be asked.
+      type: str
     hourly_usd:
       description: Estimated USD per hour of those resources, on-demand prices (null when AWS could not be asked).
       type: float

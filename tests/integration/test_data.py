@@ -5,6 +5,7 @@ is cancelled before they are terminated; a stack can be stopped and started."""
 import time
 
 from tests.integration.conftest import assert_rolled_back, load_state
+from tests.support import consistency
 from tests.support.fault_proxy import Rule
 from tests.support.health_stub import start_stub
 
@@ -20,10 +21,12 @@ def data_volume(aws, stack):
     return volume
 
 
-def test_keep_data_keeps_data_and_the_next_deploy_uses_it(aws, playbook, deploy_vars, state_dir):
+def test_keep_data_keeps_data_and_the_next_deploy_uses_it(aws, proxy, playbook, deploy_vars, state_dir):
     stack = "keep"
+    late = consistency.turn_on(proxy)  # AWS's late consistency, in both deploys (see tests/support/consistency.py)
     first = playbook("deploy", stack_name=stack, **deploy_vars)
     assert first.rc == 0, first.output[-4000:]
+    assert consistency.acted(late) == []
     held, secrets, volume = aws.stack_resources(stack), aws.secrets(stack), data_volume(aws, stack)
     assert volume["Encrypted"] and volume["VolumeType"] == "gp3" and volume["Size"] == 100
     assert [a["InstanceId"] for a in volume["Attachments"]] == held["instance"]
@@ -35,8 +38,10 @@ def test_keep_data_keeps_data_and_the_next_deploy_uses_it(aws, playbook, deploy_
     assert {e["type"] for e in state["resources"] if e["status"] == "retained"} == DATA
 
     # The next deploy finds the kept data by its tags, in the volume's zone, with the same secrets.
+    late = consistency.turn_on(proxy)
     again = playbook("deploy", stack_name=stack, **deploy_vars)
     assert again.rc == 0, again.output[-4000:]
+    assert consistency.acted(late) == []
     now = aws.stack_resources(stack)
     assert {kind: now[kind] for kind in DATA} == {kind: held[kind] for kind in DATA}
     assert now["instance"] != held["instance"]
@@ -70,14 +75,48 @@ def test_spot_is_persistent_and_its_request_is_cancelled_before_the_instance_goe
     assert aws.stack_resources(stack) == {}
 
 
-def test_stop_start_and_destroy_from_stopped(aws, playbook, deploy_vars, state_dir):
+def test_stop_start_and_destroy_from_stopped(aws, proxy, playbook, deploy_vars, state_dir):
     stack = "pause"
+    late = consistency.turn_on(proxy)
     run = playbook("deploy", stack_name=stack, **deploy_vars)
     assert run.rc == 0, run.output[-4000:]
+    assert consistency.acted(late) == []
     held = aws.stack_resources(stack)
 
+    def instance():
+        return aws.ec2.describe_instances(InstanceIds=held["instance"])["Reservations"][0]["Instances"][0]
+
     def instance_state():
-        return aws.ec2.describe_instances(InstanceIds=held["instance"])["Reservations"][0]["Instances"][0]["State"]["Name"]
+        return instance()["State"]["Name"]
+
+    def recorded_url():
+        return load_state(state_dir, stack)["outputs"]["service_url"]
+
+    assert recorded_url() == "https://" + instance()["PublicDnsName"]
+
+    # A spot interruption stops the instance behind the collection's back, and only EC2 may start it again: check,
+    # start and list say it waits for spot capacity, with the way out, and nobody sends StartInstances.
+    aws.ec2.stop_instances(InstanceIds=held["instance"])
+    proxy.add(Rule("DescribeInstances", rewrite=[(r"Client\.UserInitiatedShutdown", "Server.SpotInstanceShutdown")]))
+    proxy.add(Rule("StartInstances", error="IncorrectSpotRequestState", message="EC2 restarts an interrupted spot instance"))
+    for name in ("check", "start"):
+        refused = playbook(name, stack_name=stack, health_check_url=deploy_vars["health_check_url"], health_check_timeout=10)
+        assert refused.rc != 0 and "waiting for spot capacity" in refused.output, refused.output[-3000:]
+        assert "-e keep_data=true" in refused.output and "-e use_spot=false" in refused.output
+    assert proxy.count("StartInstances") == 0 and load_state(state_dir, stack)["status"] == "degraded"
+    listed = playbook("list")
+    assert listed.rc == 0 and "waiting_for_spot_capacity" in listed.stdout, listed.stdout[-2000:]
+
+    # EC2 starts it again when capacity returns, at another address: check follows it and records it.
+    proxy.clear()
+    before = instance()["PublicDnsName"]
+    aws.ec2.start_instances(InstanceIds=held["instance"])
+    assert instance()["PublicDnsName"] not in ("", before)
+    assert "running (address moved)" in playbook("list").stdout
+    checked = playbook("check", stack_name=stack, health_check_url=deploy_vars["health_check_url"], health_check_timeout=20)
+    assert checked.rc == 0 and "the address moved from https://" + before in checked.output, checked.output[-3000:]
+    assert recorded_url() == "https://" + instance()["PublicDnsName"]
+    assert load_state(state_dir, stack)["status"] == "deployed" and proxy.operations(mutating_only=True) == []
 
     stopped = playbook("stop", stack_name=stack)
     assert stopped.rc == 0, stopped.output[-4000:]
@@ -91,6 +130,7 @@ def test_stop_start_and_destroy_from_stopped(aws, playbook, deploy_vars, state_d
     started = playbook("start", stack_name=stack, health_check_url=deploy_vars["health_check_url"], health_check_timeout=20)
     assert started.rc == 0, started.output[-4000:]
     assert instance_state() == "running" and load_state(state_dir, stack)["status"] == "deployed"
+    assert recorded_url() == "https://" + instance()["PublicDnsName"]  # the new address, from EC2
     assert aws.stack_resources(stack) == held
 
     again = playbook("stop", stack_name=stack)

@@ -8,6 +8,7 @@ import stat
 import subprocess
 
 from tests.integration.conftest import UserNetwork, load_state
+from tests.support import consistency
 
 ALL_TYPES = {
     "vpc", "subnet", "internet_gateway", "route_table", "security_group", "file_system", "mount_target",
@@ -70,10 +71,12 @@ def assert_user_data(aws, instance_id, secrets, tmp_path):
         assert value not in script
 
 
-def test_deploy_rerun_adopt_destroy(aws, playbook, deploy_vars, state_dir, tmp_path):
+def test_deploy_rerun_adopt_destroy(aws, proxy, playbook, deploy_vars, state_dir, tmp_path):
     stack = "life"
+    late = consistency.turn_on(proxy)  # AWS's late consistency (see tests/support/consistency.py)
     first = playbook("deploy", stack_name=stack, tags={"team": "ai"}, **deploy_vars)
     assert first.rc == 0, first.output[-4000:]
+    assert consistency.acted(late) == []
     held = aws.stack_resources(stack)
     assert set(held) == ALL_TYPES, held
     for resource_type, tags in aws.stack_tags(stack).items():

@@ -94,7 +94,7 @@ def test_volume_formatted_once_mounted_by_uuid_and_efs_with_tls_and_iam(stack, u
     assert "UUID={0} /mnt/data ext4 defaults,nofail,x-systemd.device-timeout=120s 0 2".format(uuid) in fstab
     assert "fs-0123456789abcdef0:/ /mnt/efs efs _netdev,tls,iam,nofail 0 0" in fstab
     assert ("mount", "-t efs -o tls,iam fs-0123456789abcdef0:/ /mnt/efs", "") in stack.calls("mount")
-    # PostgreSQL and Qdrant on the volume; n8n, Ollama and Crawl4AI files on EFS, bound only where EFS made the
+    # PostgreSQL, Qdrant and Ollama's models on the volume; n8n and Crawl4AI files on EFS, bound only where EFS made the
     # directory (never on the empty mount point while EFS is not mounted).
     compose = yaml.safe_load(instance.read("/opt/geusemaker/compose.yml"))
     volumes = {name: service["volumes"] for name, service in compose["services"].items()}
@@ -106,11 +106,11 @@ def test_volume_formatted_once_mounted_by_uuid_and_efs_with_tls_and_iam(stack, u
         "postgres": ["/mnt/data/postgres:/var/lib/postgresql/data"],
         "qdrant": ["/mnt/data/qdrant:/qdrant/storage"],
         "n8n": on_efs("/mnt/efs/n8n", "/home/node/.n8n"),
-        "ollama": on_efs("/mnt/efs/ollama", "/root/.ollama"),
+        "ollama": ["/mnt/data/ollama:/root/.ollama"],
         "crawl4ai": on_efs("/mnt/efs/crawl4ai", "/data"),
     }
-    assert sorted(os.listdir(os.path.join(stack.dir, "volume", "content"))) == ["postgres", "qdrant"]
-    assert sorted(os.listdir(os.path.join(stack.dir, "efs"))) == ["crawl4ai", "n8n", "ollama"]
+    assert sorted(os.listdir(os.path.join(stack.dir, "volume", "content"))) == ["ollama", "postgres", "qdrant"]
+    assert sorted(os.listdir(os.path.join(stack.dir, "efs"))) == ["crawl4ai", "n8n"]
 
 
 def test_each_container_gets_only_its_own_secrets_from_files(stack, user_data):

@@ -367,6 +367,68 @@ def test_stop_and_start(stack, ensure, fake_time):
     assert started["id"] == result["id"] and describe(ec2, result["id"])["State"]["Name"] == "running"
 
 
+def spot_interrupted(ec2, instance_id):
+    """EC2's view of a spot instance it stopped for capacity: stopped, with the interruption's state reason."""
+    def interrupt(params, parsed):
+        for reservation in parsed.get("Reservations", []):
+            for item in reservation["Instances"]:
+                if item["InstanceId"] == instance_id:
+                    item["State"] = {"Code": 80, "Name": "stopped"}
+                    item["StateReason"] = {"Code": "Server.SpotInstanceShutdown", "Message": "Server.SpotInstanceShutdown: "
+                                           "The instance was stopped because the Spot price exceeded available capacity."}
+                    item.pop("PublicIpAddress", None)
+                    item["PublicDnsName"] = ""
+    after_call(ec2, "DescribeInstances", interrupt)
+
+
+def test_a_spot_interrupted_instance_is_left_to_ec2_with_the_way_out(stack, ensure, fake_time):
+    [result] = ensure(stack)
+    ec2 = stack.clients.ec2
+    ec2.stop_instances(InstanceIds=[result["id"]])
+    spot_interrupted(ec2, result["id"])
+    starts = spy(ec2, "StartInstances")
+    with pytest.raises(StackFailure) as failure:
+        instance.start(stack, [result["id"]], 60, clock=fake_time.clock, sleep=fake_time.sleep)
+    assert starts == []  # only EC2 may start it: StartInstances would be refused
+    details = failure.value.details
+    assert (details["error_code"], details["critical"], details["resource_id"]) == ("Server.SpotInstanceShutdown", False, result["id"])
+    assert str(failure.value).startswith("instance(s) {0} waiting for spot capacity: stopped by a spot interruption. "
+                                         "EC2 starts it again by itself".format(result["id"]))
+    assert "-e keep_data=true" in str(failure.value) and "-e use_spot=false" in str(failure.value)
+    found = instance.compare(instance.conditions(ec2, [result["id"]]), "https://old.example")
+    assert (found["condition"], found["service_url"], found["address_moved"]) == ("waiting_for_spot_capacity", None, False)
+    assert found["msg"] == instance.spot_wait_message([{"id": result["id"]}])
+
+
+def test_start_sends_start_only_for_what_is_stopped(stack, ensure, fake_time):
+    first, second = ensure(stack, count=2)
+    ec2 = stack.clients.ec2
+    ec2.stop_instances(InstanceIds=[first["id"]])
+    starts = spy(ec2, "StartInstances")
+    started = instance.start(stack, [first["id"], second["id"]], 60, clock=fake_time.clock, sleep=fake_time.sleep)
+    assert [c["InstanceIds"] for c in starts] == [[first["id"]]] and [s["id"] for s in started] == [first["id"], second["id"]]
+
+
+def test_the_live_address_is_compared_with_the_recorded_url(stack, ensure):
+    [result] = ensure(stack)
+    ec2 = stack.clients.ec2
+    now = instance.conditions(ec2, [result["id"]])
+    address = now[0]["address"]
+    assert address and now[0]["state"] == "running"
+    same = instance.compare(now, "https://{0}/".format(address))
+    assert (same["condition"], same["service_url"], same["address_moved"]) == ("running", "https://" + address, False)
+    moved = instance.compare(now, "https://ec2-198-51-100-1.compute-1.amazonaws.com")
+    assert moved["address_moved"] and moved["msg"] == ("running at https://{0}; the address moved from "
+                                                       "https://ec2-198-51-100-1.compute-1.amazonaws.com (the state's URL, now stale)".format(address))
+    ec2.stop_instances(InstanceIds=[result["id"]])
+    stopped = instance.compare(instance.conditions(ec2, [result["id"]]), same["service_url"])
+    assert (stopped["condition"], stopped["address_moved"]) == ("stopped", False)
+    ec2.terminate_instances(InstanceIds=[result["id"]])
+    assert instance.compare(instance.conditions(ec2, [result["id"]]), None)["condition"] == "gone"
+    assert instance.compare(instance.conditions(ec2, ["i-0123456789abcdef0"]), None)["condition"] == "gone"
+    assert instance.compare([], None)["condition"] == "none"
+
+
 def test_stop_that_never_ends_fails(stack, ensure, fake_time):
     [result] = ensure(stack)
     ec2 = stack.clients.ec2
@@ -406,3 +468,12 @@ def test_the_launch_token_survives_a_killed_run_and_changes_after_a_recorded_ins
     fresh = make_stack()
     assert instance.launch_generation(fresh.ledger, "instance-0") != instance.launch_generation(later.ledger, "instance-0")
     assert instance.launch_generation(fresh.ledger, "instance-0").endswith("#0")
+
+
+def test_waiting_only_until_running_skips_the_status_checks(stack, ensure):
+    """The data volume is attached as soon as the instance runs; the status checks (minutes on a GPU type) after."""
+    statuses = spy(stack.clients.ec2, "DescribeInstanceStatus")
+    [result] = ensure(stack, status_checks=False)
+    assert statuses == [] and result["public_dns"]
+    [again] = ensure(stack)
+    assert again["id"] == result["id"] and len(statuses) >= 2  # the instance and the system checks

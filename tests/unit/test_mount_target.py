@@ -276,3 +276,26 @@ def test_exists_states_and_errors(aws):
     assert not mount_target.exists(FakeClients(fake_efs(error=client_error("MountTargetNotFound"))[0]), entry)
     with pytest.raises(ClientError):
         mount_target.exists(FakeClients(fake_efs(error=client_error("AccessDeniedException"))[0]), entry)
+
+
+def test_one_mount_target_per_zone_when_subnets_share_one(stack, store, network, fake_time):
+    """EFS refuses a second mount target in a zone (MountTargetConflict): a user's two subnets in one zone get one."""
+    ec2 = stack.clients.ec2
+    vpc_id = ec2.describe_subnets(SubnetIds=network["subnet_ids"][:1])["Subnets"][0]["VpcId"]
+    same_zone = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.7.9.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    first, other_zone = network["subnet_ids"]
+    creates = spy(stack.clients.efs, "CreateMountTarget")
+    ids = run(stack, network, fake_time, subnet_ids=[first, same_zone, other_zone])
+    assert [c["SubnetId"] for c in creates] == [first, other_zone] and len(ids) == 2
+    assert [row[:2] for row in mount_target_rows(store.load("unit"))] == [(ids[0], "created"), (ids[1], "created")]
+
+
+def test_a_mount_target_already_in_the_zone_is_adopted_whatever_its_subnet(stack, store, network, fake_time):
+    ec2 = stack.clients.ec2
+    vpc_id = ec2.describe_subnets(SubnetIds=network["subnet_ids"][:1])["Subnets"][0]["VpcId"]
+    same_zone = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.7.9.0/24", AvailabilityZone="us-east-1a")["Subnet"]["SubnetId"]
+    made = stack.clients.efs.create_mount_target(FileSystemId=network["file_system_id"], SubnetId=same_zone,
+                                                 SecurityGroups=[network["security_group_id"]])["MountTargetId"]
+    creates = spy(stack.clients.efs, "CreateMountTarget")
+    ids = run(stack, network, fake_time)
+    assert [c["SubnetId"] for c in creates] == [network["subnet_ids"][1]] and ids[0] == made

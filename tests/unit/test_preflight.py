@@ -341,8 +341,8 @@ def test_a_gpu_type_that_is_not_nvidias_is_refused(clients):
         "GpuInfo": {"Gpus": [{"Name": "Radeon Pro V520", "Manufacturer": "AMD", "Count": 1}]}}]}],
         when=lambda params: params.get("InstanceTypes") == ["g4ad.xlarge"])
     _facts, problems, _warned = account(clients, instance_type="g4ad.xlarge")
-    assert len(problems) == 1 and problems[0].startswith("instance_type 'g4ad.xlarge' has GPUs by AMD, but the stack needs "
-                                                          "NVIDIA GPUs"), problems
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("instance_type 'g4ad.xlarge' has GPUs by AMD, but the stack needs NVIDIA GPUs"), problems
     facts, problems, _warned = account(clients, instance_type="g4dn.xlarge")
     assert problems == [] and facts["gpus"] == 1  # so the boot fails where the driver never shows it
     facts, problems, _warned = account(clients)
