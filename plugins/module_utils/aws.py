@@ -23,7 +23,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.botocore import is_boto
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
 
 __all__ = ["AWS_ERRORS", "is_boto3_error_code", "error_code", "retry_decorator", "answer_or_none", "list_all", "WaitFailed",
-           "WaitTimeout", "wait_until", "PERMISSION_CODES", "permission_problem"]
+           "WaitTimeout", "wait_until", "PERMISSION_CODES", "permission_problem", "describe_created"]
 
 # How AWS refuses a call the credentials may not make: EC2's answer, IAM's and the query services', the JSON
 # services' (SSM, EFS, Service Quotas).
@@ -38,6 +38,19 @@ EXTRA_THROTTLING_CODES = ["ThrottlingException"]
 def retry_decorator():
     # Throttling and server errors; short first delay because most calls here are cheap describes.
     return AWSRetry.jittered_backoff(retries=8, delay=1, max_delay=10, catch_extra_error_codes=EXTRA_THROTTLING_CODES)
+
+
+# EC2 is eventually consistent: a resource created a moment ago, by this run or the task before, may be unknown to
+# a describe by its id for a while ("Eventual consistency in the Amazon EC2 API").
+NOT_YET_VISIBLE_CODES = ["InvalidVpcID.NotFound", "InvalidSubnetID.NotFound", "InvalidGroup.NotFound"]
+
+
+def describe_created(operation, **params):
+    """``operation(**params)`` (a describe by the ids of resources the stack created), retried with AWSRetry while
+    EC2 still says they do not exist, as amazon.aws's modules retry the same codes."""
+    retry = AWSRetry.jittered_backoff(retries=8, delay=1, max_delay=10,
+                                      catch_extra_error_codes=NOT_YET_VISIBLE_CODES + EXTRA_THROTTLING_CODES)
+    return retry(operation)(**params)
 
 
 def error_code(error):

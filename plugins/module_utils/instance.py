@@ -13,6 +13,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_ta
 from ansible_collections.geusemaker.stack.plugins.module_utils.aws import (
     WaitFailed,
     WaitTimeout,
+    describe_created,
     error_code,
     is_boto3_error_code,
     list_all,
@@ -329,7 +330,7 @@ def subnets_in_zone(stack, subnet_ids, zone):
         return list(subnet_ids)
     with stack.aws_call("cannot describe subnets {0}".format(", ".join(subnet_ids)), "instance", action="find"):
         zones = {item["SubnetId"]: item["AvailabilityZone"]
-                 for item in list_all(stack.clients.ec2, "describe_subnets", "Subnets", SubnetIds=list(subnet_ids))}
+                 for item in describe_created(stack.clients.ec2.describe_subnets, SubnetIds=list(subnet_ids))["Subnets"]}
     found = [subnet_id for subnet_id in subnet_ids if zones.get(subnet_id) == zone]
     if not found:
         stack.fail("none of the stack's subnets ({0}) is in {1}, where its data volume is".format(", ".join(subnet_ids), zone),

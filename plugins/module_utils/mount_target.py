@@ -8,7 +8,7 @@ be tagged); delete."""
 import time
 
 from ansible_collections.geusemaker.stack.plugins.module_utils import file_system
-from ansible_collections.geusemaker.stack.plugins.module_utils.aws import AWS_ERRORS, is_boto3_error_code, list_all
+from ansible_collections.geusemaker.stack.plugins.module_utils.aws import AWS_ERRORS, describe_created, is_boto3_error_code, list_all
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import is_planned
 from ansible_collections.geusemaker.stack.plugins.module_utils.polling import PollTimeout, poll_until
 
@@ -38,7 +38,7 @@ def one_per_zone(ec2, subnet_ids, existing):
     """The subnets to mount in. EFS allows one mount target per zone (another is MountTargetConflict), and two of a
     user's subnets may share one: the first of ``subnet_ids`` in each zone, or the subnet of the live mount target
     already there. Instances in the zone's other subnets reach it all the same."""
-    zones = {s["SubnetId"]: s["AvailabilityZone"] for s in ec2.describe_subnets(aws_retry=True, SubnetIds=list(subnet_ids))["Subnets"]}
+    zones = {s["SubnetId"]: s["AvailabilityZone"] for s in describe_created(ec2.describe_subnets, SubnetIds=list(subnet_ids))["Subnets"]}
     taken = {item.get("AvailabilityZoneName") or zones.get(item["SubnetId"]): item["SubnetId"] for item in existing.values()}
     seen, chosen = set(), []
     for subnet_id in subnet_ids:

@@ -8,6 +8,7 @@ import ipaddress
 
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict, boto3_tag_specifications
 
+from ansible_collections.geusemaker.stack.plugins.module_utils.aws import describe_created
 from ansible_collections.geusemaker.stack.plugins.module_utils.ec2 import Describe
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import KEY_TAG, is_planned
 
@@ -59,7 +60,7 @@ def ensure(stack, vpc_id, az_count, wanted_zones=None):
         wanted = [owned.get(key) for key in keys]
         missing = [index for index, item in enumerate(wanted) if item is None]
         if missing:
-            vpc_cidr = ec2.describe_vpcs(aws_retry=True, VpcIds=[vpc_id])["Vpcs"][0]["CidrBlock"]
+            vpc_cidr = describe_created(ec2.describe_vpcs, VpcIds=[vpc_id])["Vpcs"][0]["CidrBlock"]
             used_zones = {item["AvailabilityZone"] for item in wanted if item}
             used_cidrs = {item["CidrBlock"] for item in wanted if item}
             try:

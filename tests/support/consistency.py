@@ -6,7 +6,8 @@ code and message AWS gives:
 - IAM: a role made seconds ago is an invalid principal in a resource policy (EFS's PutFileSystemPolicy answers
   InvalidPolicyException; terraform-provider-aws retries the same for two minutes), and a new instance profile is
   an invalid parameter to RunInstances until IAM has propagated it;
-- EC2: a VPC, subnet, security group or instance just created is NotFound to a describe by its id.
+- EC2: a VPC, subnet or instance just created is NotFound to a describe by its id. (The collection never describes
+  a security group by id after creating it, so a rule for that would never act.)
 
 ``rules()`` gives fresh rules; a test adds them (``proxy.add``) before the run it wants them in, and checks
 afterwards that each acted (``rule.hits``). Each refuses the first ``times`` matching calls after the proxy first
@@ -21,7 +22,6 @@ IAM_PROFILE = ("Value (geusemaker) for parameter iamInstanceProfile.name is inva
 DESCRIBE_BY_ID = (
     ("DescribeVpcs", "InvalidVpcID.NotFound", "VpcId.1=", "CreateVpc"),
     ("DescribeSubnets", "InvalidSubnetID.NotFound", "SubnetId.1=", "CreateSubnet"),
-    ("DescribeSecurityGroups", "InvalidGroup.NotFound", "GroupId.1=", "CreateSecurityGroup"),
     ("DescribeInstances", "InvalidInstanceID.NotFound", "InstanceId.1=", "RunInstances"),
 )
 

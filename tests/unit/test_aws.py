@@ -93,3 +93,14 @@ def test_an_error_no_acceptor_expects_is_raised(instance_id):
     with pytest.raises(ClientError) as refused:
         wait_until(ec2, "instance_running", 10, 2, InstanceIds=[instance])
     assert error_code(refused.value) == "UnauthorizedOperation"
+
+
+def test_a_describe_of_what_was_just_created_waits_for_ec2_to_know_it(aws):
+    """EC2 is eventually consistent: an id it just gave out may be NotFound to a describe for a moment."""
+    from ansible_collections.geusemaker.stack.plugins.module_utils.aws import describe_created
+
+    ec2 = wrapped_client("ec2")
+    vpc_id = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    calls = answer_in_turn(ec2, "DescribeVpcs", [client_error("InvalidVpcID.NotFound", "DescribeVpcs"), None])
+    assert describe_created(ec2.describe_vpcs, VpcIds=[vpc_id])["Vpcs"][0]["VpcId"] == vpc_id
+    assert len(calls) == 2

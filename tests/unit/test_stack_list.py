@@ -2,15 +2,17 @@
 
 from ansible_collections.geusemaker.stack.plugins.module_utils import stack_list
 from tests.support.aws_calls import always, client_error, on_call
-from tests.unit.test_instance import ensure, network, spot_interrupted  # noqa: F401 (fixtures)
+from tests.unit.test_instance import spot_interrupted
 
 
-def test_the_instance_column_is_what_ec2_says_now(stack, store, ensure):  # noqa: F811
+def test_the_instance_column_is_what_ec2_says_now(stack, store):
     def line(stack):
         return stack_list.describe_stack(store, stack.stack_name, lambda region: stack.clients, stack.account_id)
 
-    [result] = ensure(stack)
     ec2 = stack.clients.ec2
+    image_id = ec2.register_image(Name="geusemaker-unit", RootDeviceName="/dev/xvda")["ImageId"]
+    result = {"id": ec2.run_instances(ImageId=image_id, MinCount=1, MaxCount=1)["Instances"][0]["InstanceId"]}
+    stack.record("instance", result["id"], "created", key="instance-0")
     address = ec2.describe_instances(InstanceIds=[result["id"]])["Reservations"][0]["Instances"][0]["PublicDnsName"]
     stack.ledger.document["outputs"] = {"service_url": "https://" + address}  # as stack_state records it
     stack.ledger.set_status("deployed")
