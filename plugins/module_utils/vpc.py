@@ -6,6 +6,7 @@
 
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_specifications
 
+from ansible_collections.geusemaker.stack.plugins.module_utils.aws import describe_created
 from ansible_collections.geusemaker.stack.plugins.module_utils.ec2 import Describe
 
 KEY = "vpc"
@@ -21,8 +22,9 @@ def create(ec2, cidr_block, tags):
 
 
 def dns_attributes(ec2, vpc_id):
-    support = ec2.describe_vpc_attribute(aws_retry=True, VpcId=vpc_id, Attribute="enableDnsSupport")
-    hostnames = ec2.describe_vpc_attribute(aws_retry=True, VpcId=vpc_id, Attribute="enableDnsHostnames")
+    # Read right after the VPC is created, when EC2 may not know it yet.
+    support = describe_created(ec2.describe_vpc_attribute, VpcId=vpc_id, Attribute="enableDnsSupport")
+    hostnames = describe_created(ec2.describe_vpc_attribute, VpcId=vpc_id, Attribute="enableDnsHostnames")
     return support["EnableDnsSupport"]["Value"], hostnames["EnableDnsHostnames"]["Value"]
 
 

@@ -21,6 +21,7 @@ IAM_PROFILE = ("Value (geusemaker) for parameter iamInstanceProfile.name is inva
                "name")
 DESCRIBE_BY_ID = (
     ("DescribeVpcs", "InvalidVpcID.NotFound", "VpcId.1=", "CreateVpc"),
+    ("DescribeVpcAttribute", "InvalidVpcID.NotFound", "VpcId=", "CreateVpc"),
     ("DescribeSubnets", "InvalidSubnetID.NotFound", "SubnetId.1=", "CreateSubnet"),
     ("DescribeInstances", "InvalidInstanceID.NotFound", "InstanceId.1=", "RunInstances"),
 )
