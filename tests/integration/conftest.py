@@ -77,8 +77,9 @@ def session_proxy(emulator):
 
 @pytest.fixture
 def proxy(session_proxy):
-    """The fault proxy the playbooks talk through: no rules, an empty call log."""
+    """The fault proxy the playbooks talk through: no rules, an empty call log, no tokens of another test's world."""
     session_proxy.clear()
+    session_proxy.forget_tokens()
     yield session_proxy
     session_proxy.clear()
 

@@ -385,14 +385,19 @@ class FaultProxy:
 
     def clear(self, calls=True):
         """Drop every rule; with calls=True (default) also the call log, the observers and the 'first seen' times of
-        `after`."""
+        `after`. The idempotency tokens stay: AWS remembers them, whatever the test does next (forget_tokens)."""
         with self._lock:
             self._rules.clear()
             if calls:
                 self.observers.clear()
                 self._calls.clear()
                 self._first_seen.clear()
-                self._token_answers.clear()
+
+    def forget_tokens(self):
+        """Forget the answered idempotency tokens: only with a new emulator world (its reset), as AWS forgets a
+        token no sooner than its account does."""
+        with self._lock:
+            self._token_answers.clear()
 
     def stop(self):
         self._server.shutdown()

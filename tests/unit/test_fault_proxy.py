@@ -45,6 +45,7 @@ def proxy(module_proxy, moto_url, monkeypatch):
         monkeypatch.delenv(name, raising=False)
     urllib.request.urlopen(urllib.request.Request(moto_url + "/moto-api/reset", method="POST"), timeout=10).read()
     module_proxy.clear()
+    module_proxy.forget_tokens()
     yield module_proxy
     module_proxy.clear()
 
@@ -218,6 +219,19 @@ def test_a_launch_token_answered_once_is_answered_the_same_again(proxy, client):
     assert retried["Instances"][0]["InstanceId"] == reservation["Instances"][0]["InstanceId"]
     assert [c.injected for c in proxy.calls if c.operation == "RunInstances"] == ["InternalError", "replayed"]
     ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1, ClientToken="another-launch")
+    assert len(ec2.describe_instances()["Reservations"]) == 2
+
+
+def test_a_token_outlives_the_rules_and_the_call_log_as_on_aws(proxy, client):
+    # A test clears its rules between a killed run and the next one; AWS would still know the killed run's launch.
+    ec2 = client("ec2")
+    launched = ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1, ClientToken="kept")
+    proxy.clear()
+    again = ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1, ClientToken="kept")
+    assert again["Instances"][0]["InstanceId"] == launched["Instances"][0]["InstanceId"]
+    assert len(ec2.describe_instances()["Reservations"]) == 1
+    proxy.forget_tokens()  # a new world: the emulator's reset
+    ec2.run_instances(ImageId="ami-12345678", MinCount=1, MaxCount=1, ClientToken="kept")
     assert len(ec2.describe_instances()["Reservations"]) == 2
 
 
