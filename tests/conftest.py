@@ -34,6 +34,8 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "figure(name): the test is one case of a reliability figure")
     config.addinivalue_line("markers", "full_only: run only with --reliability=full")
+    config.addinivalue_line("markers", "aws_consistent_at_once: the integration test runs without AWS's late "
+                            "consistency (tests/support/consistency.py), which is on by default")
 
 
 # pytest-timeout: a test that hangs fails instead of hanging the run. Tests of deadlines and polling carry a small

@@ -4,8 +4,16 @@
 
 """The EC2 describes the network kinds share: what the stack owns by tag, one id, and whether an id still exists."""
 
+from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict
+
 from ansible_collections.geusemaker.stack.plugins.module_utils.aws import list_all
-from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import owner_filters
+from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import KEY_TAG, is_owned, owner_filters
+
+
+def carries_marks(item, stack_name, key=None):
+    """The item's own tags say it is the stack's (its logical ``key``, when given)."""
+    tags = boto3_tag_list_to_ansible_dict(item.get("Tags"))
+    return is_owned(tags, stack_name) and (key is None or tags.get(KEY_TAG) == key)
 
 
 class Describe:
@@ -17,15 +25,23 @@ class Describe:
         self.id_filter = id_filter
         self.id_field = id_field
 
-    def owned(self, ec2, stack_name, key=None, vpc_id=None):
-        """Every item carrying the stack's tags (one logical ``key``, in one VPC)."""
+    def owned(self, ec2, stack_name, key=None, vpc_id=None, recorded=()):
+        """Every item carrying the stack's tags (one logical ``key``, in one VPC). The ``recorded`` ids (the ledger's)
+        are read by id as well: AWS's tag filters may not show yet what was created seconds ago, while a describe by
+        id shows its tags."""
         filters = owner_filters(stack_name, key)
         if vpc_id is not None:
             filters.append({"Name": "vpc-id", "Values": [vpc_id]})
-        return list_all(ec2, self.operation, self.result_key, Filters=filters)
+        found = list_all(ec2, self.operation, self.result_key, Filters=filters)
+        seen = {item[self.id_field] for item in found}
+        unseen = [resource_id for resource_id in recorded if resource_id not in seen]
+        if unseen:
+            found += [item for item in self.by_ids(ec2, unseen)
+                      if carries_marks(item, stack_name, key) and vpc_id in (None, item.get("VpcId"))]
+        return found
 
-    def first_owned(self, ec2, stack_name, key, vpc_id=None):
-        found = self.owned(ec2, stack_name, key, vpc_id)
+    def first_owned(self, ec2, stack_name, key, vpc_id=None, recorded=()):
+        found = self.owned(ec2, stack_name, key, vpc_id, recorded)
         return found[0] if found else None
 
     def by_ids(self, ec2, ids):

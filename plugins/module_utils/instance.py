@@ -19,6 +19,7 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.aws import (
     list_all,
     wait_until,
 )
+from ansible_collections.geusemaker.stack.plugins.module_utils.ec2 import carries_marks
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import KEY_TAG, is_planned, owner_filters
 from ansible_collections.geusemaker.stack.plugins.module_utils.polling import PollTimeout, poll_until
 
@@ -181,9 +182,15 @@ def described_instances(ec2, **params):
     return [item for reservation in list_all(ec2, "describe_instances", "Reservations", **params) for item in reservation["Instances"]]
 
 
-def find_owned(ec2, stack_name, key):
-    filters = owner_filters(stack_name, key) + [{"Name": "instance-state-name", "Values": list(LIVE_STATES)}]
-    found = described_instances(ec2, Filters=filters)
+def find_owned(ec2, stack_name, key, recorded=()):
+    """The live instance of ``key``; the ``recorded`` ids (the ledger's) are read by id too, as AWS's tag filters
+    may not show yet an instance launched seconds ago."""
+    live = {"Name": "instance-state-name", "Values": list(LIVE_STATES)}
+    found = described_instances(ec2, Filters=owner_filters(stack_name, key) + [live])
+    unseen = [instance_id for instance_id in recorded if instance_id not in {item["InstanceId"] for item in found}]
+    if unseen:
+        found += [item for item in described_instances(ec2, Filters=[{"Name": "instance-id", "Values": unseen}, live])
+                  if carries_marks(item, stack_name, key)]
     found.sort(key=lambda item: (item["State"]["Name"] != "running", item["InstanceId"]))
     return found[0] if found else None
 
@@ -360,7 +367,7 @@ def ensure(stack, count, instance_type, ami_id, subnet_ids, security_group_id, i
         key = key_for(index)
         subnet_id = subnet_ids[index % len(subnet_ids)]
         with stack.aws_call("cannot look up {0}".format(key), "instance", action="find"):
-            found = find_owned(ec2, stack.stack_name, key)
+            found = find_owned(ec2, stack.stack_name, key, stack.recorded_ids("instance"))
         if found is not None:
             stack.record("instance", found["InstanceId"], "adopted", key=key, subnet_id=found.get("SubnetId"),
                          security_group_id=group_of(found),

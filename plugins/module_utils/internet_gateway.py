@@ -13,8 +13,8 @@ KEY = "igw"
 GATEWAYS = Describe("describe_internet_gateways", "InternetGateways", "internet-gateway-id", "InternetGatewayId")
 
 
-def find_owned(ec2, stack_name):
-    return GATEWAYS.first_owned(ec2, stack_name, KEY)
+def find_owned(ec2, stack_name, recorded=()):
+    return GATEWAYS.first_owned(ec2, stack_name, KEY, recorded=recorded)
 
 
 def attached_vpcs(item):
@@ -29,7 +29,9 @@ def ensure(stack, vpc_id):
         return ec2.create_internet_gateway(
             aws_retry=True, TagSpecifications=boto3_tag_specifications(stack.tags(KEY), ["internet-gateway"]))["InternetGateway"]
 
-    found, provenance = stack.adopt_or_create("internet_gateway", "the internet gateway", lambda: find_owned(ec2, stack.stack_name), create)
+    found, provenance = stack.adopt_or_create(
+        "internet_gateway", "the internet gateway",
+        lambda: find_owned(ec2, stack.stack_name, stack.recorded_ids("internet_gateway")), create)
     if found is None:
         return stack.plan("internet_gateway", KEY, vpc_id=vpc_id)
     igw_id = found["InternetGatewayId"]

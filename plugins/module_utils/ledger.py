@@ -15,7 +15,7 @@ The document (schema_version 2)::
 import threading
 
 from ansible_collections.geusemaker.stack.plugins.module_utils import kinds
-from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import LockLost, StateConflict, iso, utc_now
+from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import LockLost, StateConflict, iso, parse_iso, utc_now
 
 SCHEMA_VERSION = 2
 MAX_EVENTS = 500
@@ -185,6 +185,14 @@ class Ledger:
         events.append(event)
         del events[:-MAX_EVENTS]
         return event
+
+    def created_at(self, resource_type, resource_id):
+        """When the stack created the resource (its create event), or None: adopted, reused, or the event rotated
+        out of the log."""
+        for event in self.document["events"]:
+            if (event["action"], event["outcome"], event["type"], event["id"]) == ("create", "ok", resource_type, resource_id):
+                return parse_iso(event["at"])
+        return None
 
     def record(self, resource_type, resource_id, provenance, **attributes):
         """Register a resource that exists now, and save. An entry already in the ledger keeps its provenance."""

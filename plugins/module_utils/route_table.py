@@ -15,8 +15,8 @@ DEFAULT_ROUTE = "0.0.0.0/0"
 TABLES = Describe("describe_route_tables", "RouteTables", "route-table-id", "RouteTableId")
 
 
-def find_owned(ec2, stack_name, vpc_id):
-    return TABLES.first_owned(ec2, stack_name, KEY, vpc_id)
+def find_owned(ec2, stack_name, vpc_id, recorded=()):
+    return TABLES.first_owned(ec2, stack_name, KEY, vpc_id, recorded)
 
 
 ROUTE_TARGETS = ("GatewayId", "NatGatewayId", "NetworkInterfaceId", "InstanceId", "TransitGatewayId",
@@ -53,7 +53,9 @@ def ensure(stack, vpc_id, internet_gateway_id, subnet_ids):
         return ec2.create_route_table(
             aws_retry=True, VpcId=vpc_id, TagSpecifications=boto3_tag_specifications(stack.tags(KEY), ["route-table"]))["RouteTable"]
 
-    table, provenance = stack.adopt_or_create("route_table", "the route table", lambda: find_owned(ec2, stack.stack_name, vpc_id), create)
+    table, provenance = stack.adopt_or_create(
+        "route_table", "the route table",
+        lambda: find_owned(ec2, stack.stack_name, vpc_id, stack.recorded_ids("route_table")), create)
     if table is None:
         return stack.plan("route_table", KEY, vpc_id=vpc_id)
     table_id = table["RouteTableId"]

@@ -64,8 +64,8 @@ def as_permissions(rules):
     return permissions
 
 
-def find_owned(ec2, stack_name, vpc_id):
-    return GROUPS.first_owned(ec2, stack_name, KEY, vpc_id)
+def find_owned(ec2, stack_name, vpc_id, recorded=()):
+    return GROUPS.first_owned(ec2, stack_name, KEY, vpc_id, recorded)
 
 
 def ensure(stack, vpc_id, allowed_cidrs, ssh_cidrs):
@@ -84,7 +84,9 @@ def ensure(stack, vpc_id, allowed_cidrs, ssh_cidrs):
         )["GroupId"]
         return {"GroupId": group_id, "IpPermissions": []}
 
-    group, provenance = stack.adopt_or_create("security_group", "the security group", lambda: find_owned(ec2, stack.stack_name, vpc_id), create)
+    group, provenance = stack.adopt_or_create(
+        "security_group", "the security group",
+        lambda: find_owned(ec2, stack.stack_name, vpc_id, stack.recorded_ids("security_group")), create)
     if group is None:
         return stack.plan("security_group", KEY, vpc_id=vpc_id, allowed_cidrs=allowed_cidrs, ssh_cidrs=ssh_cidrs)
     group_id = group["GroupId"]

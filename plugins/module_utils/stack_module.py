@@ -125,6 +125,12 @@ class StackContext:
         except AWS_ERRORS as e:
             self.fail_aws(e, msg, resource_type, resource_id, action)
 
+    def recorded_ids(self, resource_type):
+        """The ids of ``resource_type`` the ledger holds as the stack's and not gone: a lookup reads them by id, since
+        AWS's tag filters may not show yet what was created seconds ago."""
+        return [entry["id"] for entry in self.ledger.entries(resource_type, provenances=("created", "adopted"),
+                                                              statuses=("present", "retained", "delete_failed"))]
+
     def adopt_or_create(self, resource_type, label, find, create):
         """Find the stack's resource with ``find()``, else create it with ``create()``; a refusal of either fails with
         the resource type. Returns (item, provenance), or (None, None) in check mode when it would be created."""

@@ -39,8 +39,8 @@ def zones(ec2, count):
     return names[:count]
 
 
-def find_owned(ec2, stack_name, vpc_id):
-    return {_key_of(item): item for item in SUBNETS.owned(ec2, stack_name, vpc_id=vpc_id)}
+def find_owned(ec2, stack_name, vpc_id, recorded=()):
+    return {_key_of(item): item for item in SUBNETS.owned(ec2, stack_name, vpc_id=vpc_id, recorded=recorded)}
 
 
 def _key_of(item):
@@ -56,7 +56,7 @@ def ensure(stack, vpc_id, az_count, wanted_zones=None):
         return [stack.plan("subnet", key, vpc_id=vpc_id) for key in keys], []
     ec2 = stack.clients.ec2
     with stack.aws_call("cannot look up the subnets of {0}".format(vpc_id), "subnet", action="find"):
-        owned = find_owned(ec2, stack.stack_name, vpc_id)
+        owned = find_owned(ec2, stack.stack_name, vpc_id, stack.recorded_ids("subnet"))
         wanted = [owned.get(key) for key in keys]
         missing = [index for index, item in enumerate(wanted) if item is None]
         if missing:

@@ -16,7 +16,7 @@ from ansible_collections.geusemaker.stack.plugins.module_utils import kinds
 from ansible_collections.geusemaker.stack.plugins.module_utils.aws import AWS_ERRORS, error_code
 from ansible_collections.geusemaker.stack.plugins.module_utils.dependencies import DELETE_AFTER, deletion_order
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import owned_entries, reused_ids
-from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import StateError
+from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import StateError, utc_now
 
 # Refusals that clear by themselves once a dependency is released. Throttling is AWSRetry's business; a server
 # error (5xx) that outlasts AWSRetry is retried here too, until the deadline.
@@ -31,6 +31,12 @@ TRANSIENT_CODES = frozenset(
         "VolumeInUse",
     )
 )
+
+
+# AWS may answer NotFound to the delete of what was created seconds earlier, before the create has propagated
+# (EC2's eventual consistency): the resource is there, and billing. Such an answer is believed only once the create
+# is this many seconds old; until then the delete is asked again.
+PROPAGATION_WINDOW = 60
 
 
 def is_transient(error):
@@ -81,7 +87,7 @@ class Teardown:
     """Runs a plan: deletes in dependency order, concurrently, until done or the deadline."""
 
     def __init__(self, ledger, clients, timeout, poll=1.5, workers=8, log=None, clock=time.monotonic, sleep=time.sleep,
-                 heartbeat=None):
+                 heartbeat=None, now=utc_now):
         self.ledger = ledger
         self.clients = clients
         self.deadline = clock() + timeout
@@ -91,6 +97,7 @@ class Teardown:
         self.log = log or (lambda message: None)
         self.clock = clock
         self.sleep = sleep
+        self.now = now
         # Called by the main loop between waits (the run's lock stays alive); an exception from it, or from a save,
         # stops the teardown: ``stopped`` makes every worker return at its next step.
         self.heartbeat = heartbeat or (lambda: None)
@@ -116,10 +123,12 @@ class Teardown:
                 break
             except AWS_ERRORS as e:
                 code = error_code(e)
+                in_time = self.clock() + self.poll < self.deadline
                 if is_gone(entry, e):
-                    self._note(entry, "already_gone", code)
-                    return True
-                if is_transient(e) and self.clock() + self.poll < self.deadline:
+                    if not (in_time and self._just_created(entry)):
+                        self._note(entry, "already_gone", code)
+                        return True
+                if (is_gone(entry, e) or is_transient(e)) and in_time:
                     self._note(entry, "retry", code, str(e)[:300])
                     self.sleep(self.poll)
                     continue
@@ -144,6 +153,10 @@ class Teardown:
                 self._note(entry, "error", "Timeout", "still present after {0}s".format(self.timeout))
                 return False
             self.sleep(self.poll)
+
+    def _just_created(self, entry):
+        born = self.ledger.created_at(entry["type"], entry["id"])
+        return born is not None and (self.now() - born).total_seconds() < PROPAGATION_WINDOW
 
     def run(self, plan):
         """Returns (deleted entries, entries left behind)."""

@@ -24,8 +24,8 @@ LIVE_STATES = ("creating", "available", "in-use")
 VOLUMES = Describe("describe_volumes", "Volumes", "volume-id", "VolumeId")
 
 
-def find_owned(ec2, stack_name):
-    found = [item for item in VOLUMES.owned(ec2, stack_name, KEY) if item["State"] in LIVE_STATES]
+def find_owned(ec2, stack_name, recorded=()):
+    found = [item for item in VOLUMES.owned(ec2, stack_name, KEY, recorded=recorded) if item["State"] in LIVE_STATES]
     return found[0] if found else None
 
 
@@ -62,7 +62,8 @@ def ensure(stack, instance_id, availability_zone, size=DEFAULT_SIZE_GIB, timeout
             aws_retry=True, AvailabilityZone=availability_zone, Size=size, VolumeType="gp3", Encrypted=True,
             TagSpecifications=boto3_tag_specifications(stack.tags(KEY), ["volume"]))
 
-    found, provenance = stack.adopt_or_create(TYPE, "the data volume", lambda: find_owned(ec2, stack.stack_name), create)
+    found, provenance = stack.adopt_or_create(
+        TYPE, "the data volume", lambda: find_owned(ec2, stack.stack_name, stack.recorded_ids(TYPE)), create)
     if found is None:
         return stack.plan(TYPE, KEY, availability_zone=availability_zone, size=size, instance_id=instance_id)
     volume_id = found["VolumeId"]

@@ -13,8 +13,8 @@ KEY = "vpc"
 VPCS = Describe("describe_vpcs", "Vpcs", "vpc-id", "VpcId")
 
 
-def find_owned(ec2, stack_name):
-    return VPCS.first_owned(ec2, stack_name, KEY)
+def find_owned(ec2, stack_name, recorded=()):
+    return VPCS.first_owned(ec2, stack_name, KEY, recorded=recorded)
 
 
 def create(ec2, cidr_block, tags):
@@ -42,7 +42,8 @@ def ensure(stack, cidr_block):
     """Adopt or create the stack's VPC and record it. Returns the VPC id."""
     ec2 = stack.clients.ec2
     found, provenance = stack.adopt_or_create(
-        "vpc", "the VPC", lambda: find_owned(ec2, stack.stack_name), lambda: create(ec2, cidr_block, stack.tags(KEY)))
+        "vpc", "the VPC", lambda: find_owned(ec2, stack.stack_name, stack.recorded_ids("vpc")),
+        lambda: create(ec2, cidr_block, stack.tags(KEY)))
     if found is None:
         return stack.plan("vpc", KEY, cidr_block=cidr_block)
     vpc_id = found["VpcId"]

@@ -17,6 +17,7 @@ import urllib.request
 import boto3
 import pytest
 
+from tests.support import consistency
 from tests.support.fault_proxy import FaultProxy
 from tests.support.health_stub import start_stub
 
@@ -76,10 +77,15 @@ def session_proxy(emulator):
 
 
 @pytest.fixture
-def proxy(session_proxy):
-    """The fault proxy the playbooks talk through: no rules, an empty call log, no tokens of another test's world."""
+def proxy(session_proxy, request):
+    """The fault proxy the playbooks talk through: an empty call log, no tokens of another test's world, and AWS's
+    late consistency (tests/support/consistency.py) as its only rules, unless the test is marked
+    aws_consistent_at_once or is a case of a reliability figure: those inject their faults at counted calls of a
+    consistent deploy (deploy_calls.json), which late consistency would move."""
     session_proxy.clear()
     session_proxy.forget_tokens()
+    if not (request.node.get_closest_marker("aws_consistent_at_once") or request.node.get_closest_marker("figure")):
+        consistency.turn_on(session_proxy)
     yield session_proxy
     session_proxy.clear()
 

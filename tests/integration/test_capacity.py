@@ -2,6 +2,7 @@
 records where the instance landed. (Refused everywhere, the run rolls back: test_rollback.py, run_instances.)"""
 
 from tests.integration.conftest import load_state
+from tests.support import consistency
 from tests.support.fault_proxy import Rule
 
 
@@ -12,7 +13,7 @@ def test_refused_in_the_first_zone_the_instance_lands_in_the_second(aws, proxy, 
     state = load_state(state_dir, "roomy")
     subnets = {e["id"]: e["availability_zone"] for e in state["resources"] if e["type"] == "subnet"}
     [instance] = [e for e in state["resources"] if e["type"] == "instance"]
-    bodies = [c.body for c in proxy.calls if c.operation == "RunInstances"]
+    bodies = [c.body for c in consistency.settled(proxy.calls) if c.operation == "RunInstances"]
     tried = [("InstanceMarketOptions" in body, next(s for s in subnets if s in body)) for body in bodies]
     first = tried[0][1]
     [second] = [s for s in subnets if s != first]

@@ -34,6 +34,7 @@ def occurrences(calls):
     return numbered
 
 
+@pytest.mark.aws_consistent_at_once  # the calls of a consistent deploy: late consistency adds retries of its own
 def test_clean_deploy_makes_exactly_the_recorded_calls(aws, proxy, playbook, deploy_vars):
     run = playbook("deploy", stack_name="recording", **deploy_vars)
     assert run.rc == 0, run.output[-3000:]

@@ -7,6 +7,7 @@ import time
 import pytest
 
 from tests.integration.conftest import UserNetwork, assert_rolled_back, load_state
+from tests.support import consistency
 from tests.support.fault_proxy import Rule
 from tests.support.health_stub import start_stub
 
@@ -80,7 +81,7 @@ def test_critical_failure_rolls_back_to_nothing(aws, proxy, playbook, deploy_var
     assert "Everything the stack owned was rolled back" in run.output
     if name == "run_instances":  # spot in each of the stack's two zones, then on-demand in each, all refused
         subnets = sorted(e["id"] for e in state["resources"] if e["type"] == "subnet")
-        bodies = [c.body for c in proxy.calls if c.operation == "RunInstances"]
+        bodies = [c.body for c in consistency.settled(proxy.calls) if c.operation == "RunInstances"]
         tried = [("InstanceMarketOptions" in body, next(s for s in subnets if s in body)) for body in bodies]
         first, second = tried[0][1], tried[1][1]
         assert tried == [(True, first), (True, second), (False, first), (False, second)] and {first, second} == set(subnets)
@@ -191,13 +192,27 @@ def test_lost_response_is_still_rolled_back(aws, proxy, playbook, deploy_vars, s
     stack = "lost-" + operation.lower()
     run = playbook("deploy", stack_name=stack, **deploy_vars)
     assert run.rc != 0
-    assert [c.injected for c in proxy.calls if c.operation == operation][0] == "UnauthorizedOperation"
+    assert [c.injected for c in consistency.settled(proxy.calls) if c.operation == operation][0] == "UnauthorizedOperation"
     assert aws.stack_resources(stack) == {}
     state = load_state(state_dir, stack)
     assert state["status"] == "rolled_back"
     lost_type = "instance" if operation == "RunInstances" else "file_system"
     # It never reached the ledger through the create; the teardown found it by its ownership mark.
     assert any(e["type"] == lost_type and e["provenance"] == "adopted" and e["status"] == "deleted" for e in state["resources"])
+
+
+def test_a_rollback_seconds_after_the_launch_terminates_what_ec2_does_not_know_yet(aws, proxy, playbook, deploy_vars, state_dir):
+    # EC2 may answer NotFound to a TerminateInstances sent seconds after RunInstances, while the instance runs (and
+    # bills) all the same: believed at once, the rollback would leave it behind.
+    proxy.add(Rule("CreateVolume", error="VolumeLimitExceeded"))
+    proxy.add(Rule("TerminateInstances", error="InvalidInstanceID.NotFound",
+                   message="The instance ID 'i-0' does not exist", times=2))
+    run = playbook("deploy", stack_name="rb-young", **deploy_vars)
+    state = assert_rolled_back(aws, state_dir, "rb-young", run)
+    assert [c.injected for c in proxy.calls if c.operation == "TerminateInstances"][:3] == [
+        "InvalidInstanceID.NotFound", "InvalidInstanceID.NotFound", None]
+    assert [e["outcome"] for e in state["events"] if e["type"] == "instance" and e["action"] == "delete"][:3] == [
+        "retry", "retry", "requested"]
 
 
 def test_rerun_after_a_failure_resumes_without_duplicates(aws, proxy, playbook, deploy_vars, state_dir):

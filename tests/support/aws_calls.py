@@ -7,6 +7,7 @@ RetryingBotoClientWrapper around one. Each hook lives as long as the client (a t
     on_call(ec2, "DescribeInstanceStatus", lambda params: {"InstanceStatuses": []})   # answer instead of AWS
     on_call(efs, "DescribeFileSystems", refuse_with(client_error("AccessDeniedException")))
     after_call(efs, "DescribeFileSystems", lambda params, parsed: parsed["FileSystems"][0].update(...))
+    hide_tag_lookups(ec2)                                                             # AWS's tag filters, late
     calls = spy(ec2, "RunInstances")                                                 # the params of each call
     lose_responses(efs, "CreateMountTarget", client_error("MountTargetConflict"))     # AWS did it; the answer is lost
 """
@@ -89,6 +90,24 @@ def after_call(client, operation, change):
             change(context.get("spied_params", {}), parsed)
 
     events.register(name, after)
+
+
+TAGGED_DESCRIBES = ("DescribeVpcs", "DescribeSubnets", "DescribeInternetGateways", "DescribeRouteTables",
+                    "DescribeSecurityGroups", "DescribeVolumes", "DescribeInstances")
+
+
+def hide_tag_lookups(ec2):
+    """AWS's tag filters do not show yet what was created seconds ago: every describe filtered by a tag finds
+    nothing, while a describe by id still shows the resource with its tags."""
+
+    def find_nothing(params, parsed):
+        if any(f["Name"].startswith("tag:") for f in params.get("Filters", [])):
+            for key, value in list(parsed.items()):
+                if isinstance(value, list):
+                    parsed[key] = []
+
+    for operation in TAGGED_DESCRIBES:
+        after_call(ec2, operation, find_nothing)
 
 
 def spy(client, operation, refusals=()):

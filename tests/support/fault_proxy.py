@@ -157,6 +157,7 @@ class Call:
     method: str = ""
     path: str = ""
     headers: Optional[dict] = None  # the request's headers as received (a test checks X-Amz-Security-Token)
+    rule: Optional[object] = None  # the Rule that acted on the call, if one did
 
 
 @dataclass(eq=False)
@@ -445,6 +446,7 @@ class FaultProxy:
                 if rule.matched <= rule.skip:
                     return call, None
                 rule.hits += 1
+                call.rule = rule
                 return call, rule
         return call, None
 

@@ -7,7 +7,7 @@ import pytest
 from ansible_collections.geusemaker.stack.plugins.module_utils import instance
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import STACK_TAG
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackFailure
-from tests.support.aws_calls import after_call, client_error, spy
+from tests.support.aws_calls import after_call, client_error, hide_tag_lookups, spy
 from tests.unit.conftest import SESSION
 
 SCRIPT = "#!/bin/bash\necho geusemaker\n"
@@ -198,6 +198,16 @@ def test_rerun_adopts_without_change(make_stack, ensure, store):
     assert second["id"] == first["id"]
     assert not again.changed
     assert [r["provenance"] for r in store.load("unit")["resources"]] == ["created"]
+
+
+def test_a_rerun_seconds_after_the_launch_adopts_what_the_tag_filters_do_not_show_yet(make_stack, ensure, store):
+    [first] = ensure(make_stack())
+    again = make_stack()
+    hide_tag_lookups(again.clients.ec2)
+    assert instance.find_owned(again.clients.ec2, "unit", "instance-0") is None  # a lookup by tag alone
+    [second] = ensure(again)
+    assert second["id"] == first["id"] and not again.changed
+    assert len(store.load("unit")["resources"]) == 1
 
 
 def test_lost_ledger_adopts(make_stack, ensure, store):

@@ -13,6 +13,7 @@ from ansible_collections.geusemaker.stack.plugins.module_utils import (
 )
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import STACK_TAG
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackFailure
+from tests.support.aws_calls import hide_tag_lookups
 
 
 def build(stack, allowed=("203.0.113.0/24",), ssh=()):
@@ -61,6 +62,25 @@ def test_second_run_changes_nothing(make_stack):
     again = make_stack()
     assert build(again) == first
     assert not again.changed
+
+
+def test_a_rerun_seconds_after_the_create_adopts_what_the_tag_filters_do_not_show_yet(make_stack):
+    first = build(make_stack())
+    again = make_stack()
+    hide_tag_lookups(again.clients.ec2)
+    assert vpc.find_owned(again.clients.ec2, "unit") is None  # what a lookup by tag alone sees
+    assert build(again) == first
+    assert not again.changed
+
+
+def test_a_recorded_id_is_adopted_only_with_the_stacks_own_tags(make_stack):
+    first = build(make_stack())
+    ec2 = make_stack().clients.ec2
+    ec2.create_tags(Resources=[first["vpc_id"], first["group_id"]], Tags=[{"Key": STACK_TAG, "Value": "another"}])
+    again = make_stack()
+    assert vpc.find_owned(again.clients.ec2, "unit", again.recorded_ids("vpc")) is None
+    assert security_group.find_owned(again.clients.ec2, "unit", first["vpc_id"], again.recorded_ids("security_group")) is None
+    assert vpc.find_owned(again.clients.ec2, "another", again.recorded_ids("vpc"))["VpcId"] == first["vpc_id"]
 
 
 def test_lost_ledger_adopts_everything(make_stack, store):

@@ -1,6 +1,7 @@
 """The teardown engine on fake resource kinds: order, concurrency, transient refusals, deadline."""
 
 import copy
+import datetime
 import threading
 import time
 
@@ -10,6 +11,7 @@ import pytest
 from ansible_collections.geusemaker.stack.plugins.module_utils import kinds, teardown
 from ansible_collections.geusemaker.stack.plugins.module_utils.dependencies import DELETE_AFTER, deletion_layers, deletion_order
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import Ledger
+from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import utc_now
 from tests.support.aws_calls import client_error
 
 # A teardown that ignores its deadline fails (the fake cloud's sleep raises past it, and at worst pytest-timeout
@@ -191,9 +193,10 @@ def fill(ledger, ids_by_type, monkeypatch, **cloud_options):
     return cloud
 
 
-def run_teardown(ledger, cloud, timeout, poll):
+def run_teardown(ledger, cloud, timeout, poll, **options):
     """The teardown of everything the ledger owns, on the fake cloud; it must end by its deadline."""
-    result = teardown.Teardown(ledger, None, timeout=timeout, poll=poll, sleep=cloud.sleeper(timeout)).run(teardown.build_plan(ledger, []))
+    result = teardown.Teardown(ledger, None, timeout=timeout, poll=poll, sleep=cloud.sleeper(timeout),
+                               **options).run(teardown.build_plan(ledger, []))
     assert cloud.overran is None, "the teardown ignored its deadline: " + cloud.overran
     return result
 
@@ -346,10 +349,49 @@ def test_a_refusal_that_never_clears_ends_at_the_deadline_with_exact_leftovers(l
     assert skipped and skipped[0]["id"] == "vpc-1"
 
 
+def a_minute_later():
+    return utc_now() + datetime.timedelta(seconds=teardown.PROPAGATION_WINDOW)
+
+
 def test_already_gone_counts_as_deleted(ledger, monkeypatch):
     cloud = fill(ledger, {"vpc": ["vpc-1"]}, monkeypatch)
     cloud.present.clear()
-    done, left = run_teardown(ledger, cloud, timeout=5, poll=0.01)
+    started = time.monotonic()
+    done, left = run_teardown(ledger, cloud, timeout=5, poll=0.01, now=a_minute_later)
+    assert [e["id"] for e in done] == ["vpc-1"] and left == []
+    assert ledger.document["events"][-1]["outcome"] == "already_gone"
+    assert time.monotonic() - started < 1  # believed at once: the create is older than AWS's propagation
+
+
+def lagging_delete(monkeypatch, resource_type, answers):
+    """The kind's delete answers NotFound ``answers`` times first, as AWS may while a create propagates."""
+    kind = kinds.KINDS[resource_type].impl
+    real_delete = kind.delete
+    unknown = iter([client_error(sorted(kinds.KINDS[resource_type].gone_codes)[0])] * answers)
+
+    def delete(clients, entry):
+        error = next(unknown, None)
+        if error:
+            raise error
+        return real_delete(clients, entry)
+
+    monkeypatch.setattr(kind, "delete", staticmethod(delete))
+
+
+def test_a_notfound_to_the_delete_of_what_was_just_created_is_asked_again(ledger, monkeypatch):
+    # A rollback seconds after the launch: EC2 does not know the instance yet, and it runs (and bills) all the same.
+    cloud = fill(ledger, {"instance": ["i-1"]}, monkeypatch)
+    lagging_delete(monkeypatch, "instance", 3)
+    done, left = run_teardown(ledger, cloud, timeout=30, poll=0.01)
+    assert left == [] and cloud.alive() == set() and [e["id"] for e in done] == ["i-1"]
+    outcomes = [(e["outcome"], e.get("error_code")) for e in ledger.document["events"] if e["action"] == "delete"]
+    assert outcomes[:4] == [("retry", "InvalidInstanceID.NotFound")] * 3 + [("requested", None)]
+
+
+def test_a_notfound_that_lasts_is_believed_at_the_deadline(ledger, monkeypatch):
+    cloud = fill(ledger, {"vpc": ["vpc-1"]}, monkeypatch)
+    cloud.present.clear()
+    done, left = run_teardown(ledger, cloud, timeout=0.3, poll=0.05)
     assert [e["id"] for e in done] == ["vpc-1"] and left == []
     assert ledger.document["events"][-1]["outcome"] == "already_gone"
 

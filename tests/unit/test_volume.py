@@ -5,7 +5,7 @@ import pytest
 from ansible_collections.geusemaker.stack.plugins.module_utils import volume
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import STACK_TAG, planned_id
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackFailure
-from tests.support.aws_calls import after_call, spy
+from tests.support.aws_calls import after_call, hide_tag_lookups, spy
 from tests.unit.conftest import SESSION
 
 
@@ -53,6 +53,16 @@ def test_a_rerun_adopts_the_attached_volume_without_change(make_stack, placed, e
     assert ensure(again, instance_id, zone) == first
     assert attaches == [] and not again.changed
     assert store.load("unit")["resources"][0]["provenance"] == "created"
+
+
+def test_a_rerun_seconds_after_the_create_adopts_what_the_tag_filters_do_not_show_yet(make_stack, placed, ensure, store):
+    instance_id, zone = placed
+    first = ensure(make_stack(), instance_id, zone)
+    again = make_stack()
+    hide_tag_lookups(again.clients.ec2)
+    assert volume.find_owned(again.clients.ec2, "unit") is None  # a lookup by tag alone
+    assert ensure(again, instance_id, zone) == first and not again.changed
+    assert [r["type"] for r in store.load("unit")["resources"]] == ["volume"]
 
 
 def test_a_kept_volume_attaches_to_the_next_instance(make_stack, placed, ensure, store):
