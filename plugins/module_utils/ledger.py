@@ -186,11 +186,12 @@ class Ledger:
         del events[:-MAX_EVENTS]
         return event
 
-    def created_at(self, resource_type, resource_id):
-        """When the stack created the resource (its create event), or None: adopted, reused, or the event rotated
-        out of the log."""
+    def known_since(self, resource_type, resource_id):
+        """When the stack created or adopted the resource (the event's time), or None: reused, or the event rotated
+        out of the log. An orphan adopted by a rollback's search is one whose create answer was lost seconds ago."""
         for event in self.document["events"]:
-            if (event["action"], event["outcome"], event["type"], event["id"]) == ("create", "ok", resource_type, resource_id):
+            if (event["action"] in ("create", "adopt") and event["outcome"] == "ok"
+                    and (event["type"], event["id"]) == (resource_type, resource_id)):
                 return parse_iso(event["at"])
         return None
 

@@ -35,7 +35,8 @@ TRANSIENT_CODES = frozenset(
 
 # AWS may answer NotFound to the delete of what was created seconds earlier, before the create has propagated
 # (EC2's eventual consistency): the resource is there, and billing. Such an answer is believed only once the create
-# is this many seconds old; until then the delete is asked again.
+# (or the adoption, for an orphan whose create answer was lost) is this many seconds old; until then the delete is
+# asked again.
 PROPAGATION_WINDOW = 60
 
 
@@ -155,7 +156,7 @@ class Teardown:
             self.sleep(self.poll)
 
     def _just_created(self, entry):
-        born = self.ledger.created_at(entry["type"], entry["id"])
+        born = self.ledger.known_since(entry["type"], entry["id"])
         return born is not None and (self.now() - born).total_seconds() < PROPAGATION_WINDOW
 
     def run(self, plan):

@@ -388,6 +388,19 @@ def test_a_notfound_to_the_delete_of_what_was_just_created_is_asked_again(ledger
     assert outcomes[:4] == [("retry", "InvalidInstanceID.NotFound")] * 3 + [("requested", None)]
 
 
+def test_a_notfound_to_the_delete_of_an_orphan_just_found_is_asked_again(ledger, monkeypatch):
+    # The launch's answer was lost: the rollback finds the instance by its tags and adopts it. EC2 may still say
+    # NotFound to it by id, as to anything launched seconds ago.
+    cloud = FakeCloud({"instance": ["i-1"]})
+    with_impls(monkeypatch, cloud.kind)
+    lagging_delete(monkeypatch, "instance", 2)
+    plan = teardown.build_plan(ledger, [{"type": "instance", "id": "i-1"}])
+    done, left = teardown.Teardown(ledger, None, timeout=30, poll=0.01, sleep=cloud.sleeper(30)).run(plan)
+    assert left == [] and cloud.alive() == set() and [e["id"] for e in done] == ["i-1"]
+    outcomes = [(e["outcome"], e.get("error_code")) for e in ledger.document["events"] if e["action"] == "delete"]
+    assert outcomes[:3] == [("retry", "InvalidInstanceID.NotFound")] * 2 + [("requested", None)]
+
+
 def test_a_notfound_that_lasts_is_believed_at_the_deadline(ledger, monkeypatch):
     cloud = fill(ledger, {"vpc": ["vpc-1"]}, monkeypatch)
     cloud.present.clear()
