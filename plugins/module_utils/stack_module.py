@@ -128,8 +128,9 @@ class StackContext:
     def recorded_ids(self, resource_type):
         """The ids of ``resource_type`` the ledger holds as the stack's and not gone: a lookup reads them by id, since
         AWS's tag filters may not show yet what was created seconds ago."""
-        return [entry["id"] for entry in self.ledger.entries(resource_type, provenances=("created", "adopted"),
-                                                              statuses=("present", "retained", "delete_failed"))]
+        entries = self.ledger.entries(resource_type, provenances=("created", "adopted"),
+                                      statuses=("present", "retained", "delete_failed"))
+        return [entry["id"] for entry in entries]
 
     def adopt_or_create(self, resource_type, label, find, create):
         """Find the stack's resource with ``find()``, else create it with ``create()``; a refusal of either fails with

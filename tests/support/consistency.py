@@ -36,12 +36,12 @@ class LateRule(Rule):
 def rules(iam_times=2, describe_times=1):
     found = [
         LateRule("PutFileSystemPolicy", error="InvalidPolicyException", message=IAM_PRINCIPAL, after="CreateRole",
-             times=iam_times),
+                 times=iam_times),
         LateRule("RunInstances", error="InvalidParameterValue", message=IAM_PROFILE, after="CreateInstanceProfile",
-             times=iam_times),
+                 times=iam_times),
     ]
     found += [LateRule(operation, error=code, message="The ID does not exist", body_contains=marker, after=create,
-                   times=describe_times) for operation, code, marker, create in DESCRIBE_BY_ID]
+                       times=describe_times) for operation, code, marker, create in DESCRIBE_BY_ID]
     return found
 
 
