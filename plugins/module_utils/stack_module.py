@@ -24,7 +24,7 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.aws import (  # n
     permission_problem,
     retry_decorator,
 )
-from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import Ledger, LedgerError
+from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import Ledger, LedgerError, owned_entries
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import ownership_tags, planned_id, stack_name_problem
 from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import (
     LOCK_OPTIONS,
@@ -128,9 +128,7 @@ class StackContext:
     def recorded_ids(self, resource_type):
         """The ids of ``resource_type`` the ledger holds as the stack's and not gone: a lookup reads them by id, since
         AWS's tag filters may not show yet what was created seconds ago."""
-        entries = self.ledger.entries(resource_type, provenances=("created", "adopted"),
-                                      statuses=("present", "retained", "delete_failed"))
-        return [entry["id"] for entry in entries]
+        return [entry["id"] for entry in owned_entries(self.ledger.document) if entry["type"] == resource_type]
 
     def adopt_or_create(self, resource_type, label, find, create):
         """Find the stack's resource with ``find()``, else create it with ``create()``; a refusal of either fails with
