@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The demo: deploys a stack named "demo" on the local AWS emulator, lists it, then shows how to destroy it
 # by doing so. Runs inside a network namespace with only loopback (unshare -n): the emulated instance's
-# public address is fake and is never probed; the health check reads a loopback stub instead.
+# public address is fake and is never probed; the health check reaches a loopback stub instead (health_check_connect_to),
+# which holds the instance's key and publishes it on the instance's tag, as the boot script does.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -28,7 +29,7 @@ exec unshare -n -- bash -c '
   echo "== ansible-playbook playbooks/deploy.yml -e stack_name=demo (emulator at $AWS_ENDPOINT_URL, image $ami)"
   ansible-playbook playbooks/deploy.yml -e stack_name=demo -e state_dir="$state_dir" -e ami_id="$ami" \
     -e instance_type=g4dn.xlarge -e "{\"allowed_cidrs\": [\"203.0.113.0/24\"]}" \
-    -e health_check_url=http://127.0.0.1:8443 -e health_check_timeout=30
+    -e health_check_connect_to=127.0.0.1:8443 -e health_check_timeout=30
   echo "== ansible-playbook playbooks/list.yml"
   ansible-playbook playbooks/list.yml -e state_dir="$state_dir"
   echo "== To destroy it: ansible-playbook playbooks/destroy.yml -e stack_name=demo (doing so now)"

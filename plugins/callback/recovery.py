@@ -40,7 +40,7 @@ from ansible.plugins.callback import CallbackBase
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import failure_record
 from ansible_collections.geusemaker.stack.plugins.module_utils.recovery import REPORTED_STATUSES, report
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import STACK_RESULT
-from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import LockHeld, StateError, iso, open_store, utc_now
+from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import LockHeld, StateError, account_of, iso, open_store, utc_now
 
 try:
     import boto3
@@ -101,7 +101,7 @@ class CallbackModule(CallbackBase):
         if self.stack_name is None or self.locked_out:
             return
         try:
-            store = open_store(self.location, self._s3_client)
+            store = open_store(self.location, lambda: self._client("s3"), owner=lambda: account_of(self._client("sts")))
             token, taken = self._lock(store)
         except StateError as e:
             self._display.warning("recovery: no report for stack {0}: {1}".format(self.stack_name, e))
@@ -117,17 +117,18 @@ class CallbackModule(CallbackBase):
                 except StateError as e:
                     self._display.warning("recovery: the lock taken for the report was not released: {0}".format(e))
 
-    def _s3_client(self):
-        """An S3 client for the S3 backend, on the controller: the modules' region, endpoint and profile, and the
-        credentials boto3 finds in this process's environment (see the description)."""
+    def _client(self, service):
+        """A client for the S3 backend (S3, and STS for the account that must own the bucket), on the controller: the
+        modules' region, endpoint and profile, and the credentials boto3 finds in this process's environment (see
+        the description)."""
         if boto3 is None:
             raise StateError("boto3 is not installed on the controller")
         try:
             session = boto3.session.Session(profile_name=self.aws.get("profile") or None)
-            return session.client("s3", region_name=self.aws.get("region") or None,
+            return session.client(service, region_name=self.aws.get("region") or None,
                                   endpoint_url=self.aws.get("endpoint_url") or None)
         except Exception as e:  # a missing profile, an unusable region: say so, like any state error
-            raise StateError("no S3 client on the controller: {0}".format(e))
+            raise StateError("no {0} client on the controller: {1}".format(service, e))
 
     def _lock(self, store):
         """(token to write with, whether this callback took the lock): the run's own token while the run still

@@ -47,6 +47,11 @@ class Describe:
     def by_ids(self, ec2, ids):
         return list_all(ec2, self.operation, self.result_key, Filters=[{"Name": self.id_filter, "Values": list(ids)}])
 
+    def marks(self, clients, entry, stack_name, region):
+        """A kind's ``owned``: None when the id is not listed, else whether its own tags name the stack."""
+        found = self.by_ids(clients.ec2, [entry["id"]])
+        return carries_marks(found[0], stack_name) if found else None
+
     def exists(self, clients, entry):
         """A kind's ``exists``: True while the id is still listed."""
         return bool(self.by_ids(clients.ec2, [entry["id"]]))

@@ -194,6 +194,15 @@ def delete(clients, entry):
     clients.efs.delete_file_system(aws_retry=True, FileSystemId=entry["id"])
 
 
+def owned(clients, entry, stack_name, region):
+    """None when EFS does not know the file system, else whether it is the stack's: its CreationToken, or its tag."""
+    found = describe(clients.efs, entry["id"])
+    if found is None:
+        return None
+    tags = boto3_tag_list_to_ansible_dict(found.get("Tags"))
+    return found.get("CreationToken") == efs_creation_token(stack_name, region) or tags.get(STACK_TAG) == stack_name
+
+
 def exists(clients, entry):
     found = describe(clients.efs, entry["id"])
     return found is not None and found.get("LifeCycleState") != "deleted"

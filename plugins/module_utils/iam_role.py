@@ -6,13 +6,14 @@
 
 Least privilege: one inline policy and no attached managed policy (AWS's AmazonSSMManagedInstanceCore would
 let the instance read every SSM parameter of the region). The role may read exactly the stack's parameters,
-decrypt them only through SSM, mount and write exactly the stack's file system, and register with Session
-Manager. A managed policy found attached is detached.
+decrypt them only through SSM, mount and write exactly the stack's file system, register with Session
+Manager, and publish its certificate's public key on one tag of the stack's instances. A managed policy found attached is detached.
 
 The role is created with the permissions boundary ``ownership.boundary_arn`` (docs/iam/instance-boundary.json,
 created once per account by an administrator). Whatever policy the role is later given, and whoever the deployer
 makes it trust, it can do no more than the boundary allows: read GeuseMaker parameters, mount file systems through a
-mount target and talk to Session Manager, and all of that only from an EC2 instance. The deployer policy allows
+mount target, talk to Session Manager and set the certificate-key tag on a GeuseMaker instance, and all of that only
+from an EC2 instance. The deployer policy allows
 creating roles and writing their policies only with that boundary, and forbids lifting it.
 """
 
@@ -25,6 +26,7 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.aws import answer
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import (
     IAM_PATH,
     STACK_TAG,
+    TLS_KEY_TAG,
     boundary_arn,
     iam_name,
     is_owned,
@@ -77,6 +79,18 @@ def inline_policy(stack_name, region, file_system_arn=None, account_id=None, par
             },
         },
         {"Sid": "SessionManager", "Effect": "Allow", "Action": SESSION_MANAGER_ACTIONS, "Resource": "*"},
+        {
+            # The boot publishes its certificate's public key, which the deployer's health check pins; this one tag,
+            # on the stack's own instances, is all the role may write.
+            "Sid": "PublishCertificateKeyOnStackInstances",
+            "Effect": "Allow",
+            "Action": "ec2:CreateTags",
+            "Resource": "arn:{0}:ec2:{1}:{2}:instance/*".format(partition, region, account_id or "*"),
+            "Condition": {
+                "StringEquals": {"ec2:ResourceTag/" + STACK_TAG: stack_name},
+                "ForAllValues:StringEquals": {"aws:TagKeys": [TLS_KEY_TAG]},
+            },
+        },
     ]
     if file_system_arn:
         statements.append({
@@ -235,6 +249,19 @@ def exists_named(get):
     return exists
 
 
+def owned_named(get):
+    """A kind's ``owned`` for an IAM resource: None when IAM does not know the name, else whether it is the stack's
+    own name under the collection's path."""
+
+    def owned(clients, entry, stack_name, region):
+        found = get(clients.iam, entry["id"])
+        if found is None:
+            return None
+        return entry["id"] == iam_name(stack_name, region) and found.get("Path") == IAM_PATH
+
+    return owned
+
+
 def find_named(clients, stack_name, region, get, is_ours):
     """The stack's IAM resource by its deterministic name when it exists and ``is_ours(it)``; else None."""
     found = get(clients.iam, iam_name(stack_name, region))
@@ -242,6 +269,7 @@ def find_named(clients, stack_name, region, get, is_ours):
 
 
 exists = exists_named(get_role)
+owned = owned_named(get_role)
 
 
 def discover(clients, stack_name, region):

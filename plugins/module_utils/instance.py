@@ -450,6 +450,12 @@ def delete(clients, entry):
     ec2.terminate_instances(aws_retry=True, InstanceIds=[entry["id"]])
 
 
+def owned(clients, entry, stack_name, region):
+    """None when EC2 does not list the instance, else whether its own tags name the stack."""
+    found = described_instances(clients.ec2, Filters=[{"Name": "instance-id", "Values": [entry["id"]]}])
+    return carries_marks(found[0], stack_name) if found else None
+
+
 def exists(clients, entry):
     try:
         found = instances_of(clients.ec2.describe_instances(aws_retry=True, InstanceIds=[entry["id"]]))

@@ -84,6 +84,7 @@ def delete(clients, entry):
 
 
 exists = iam_role.exists_named(get_profile)
+owned = iam_role.owned_named(get_profile)
 
 
 def discover(clients, stack_name, region):

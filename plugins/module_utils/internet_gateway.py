@@ -54,6 +54,7 @@ def delete(clients, entry):
 
 
 exists = GATEWAYS.exists
+owned = GATEWAYS.marks
 
 
 def discover(clients, stack_name, region):

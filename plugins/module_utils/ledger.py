@@ -21,7 +21,8 @@ SCHEMA_VERSION = 2
 MAX_EVENTS = 500
 
 PROVENANCES = ("created", "adopted", "reused")
-RESOURCE_STATUSES = ("present", "deleted", "delete_failed", "retained")
+# not_owned: the state named it, but its own marks name another stack (or none); never deleted, no longer owned.
+RESOURCE_STATUSES = ("present", "deleted", "delete_failed", "retained", "not_owned")
 
 # The stack's status machine: from each status, the statuses a run may record next. A new document starts as
 # deploying. A run killed half-way leaves its status behind, so every unfinished status may start a deploy or a

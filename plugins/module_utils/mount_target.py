@@ -153,6 +153,18 @@ def delete(clients, entry):
     clients.efs.delete_mount_target(aws_retry=True, MountTargetId=entry["id"])
 
 
+def owned(clients, entry, stack_name, region):
+    """None when EFS does not know the mount target, else whether its file system is the stack's (a mount target
+    carries no tags)."""
+    try:
+        found = clients.efs.describe_mount_targets(aws_retry=True, MountTargetId=entry["id"])["MountTargets"]
+    except is_boto3_error_code("MountTargetNotFound"):
+        return None
+    if not found:
+        return None
+    return file_system.owned(clients, {"id": found[0]["FileSystemId"]}, stack_name, region) is True
+
+
 def exists(clients, entry):
     try:
         found = clients.efs.describe_mount_targets(aws_retry=True, MountTargetId=entry["id"])["MountTargets"]

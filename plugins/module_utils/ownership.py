@@ -8,6 +8,9 @@ import re
 
 STACK_TAG = "geusemaker:stack"
 KEY_TAG = "geusemaker:key"
+# Written by the instance itself (its boot script, with the instance role): the SHA-256 of its certificate's public
+# key, which the deployer's health check pins before any credential leaves the controller.
+TLS_KEY_TAG = "geusemaker:tls-spki-sha256"
 IAM_PATH = "/geusemaker/"
 # The permissions boundary every role of a stack is created with: an administrator creates this managed policy once
 # per account from docs/iam/instance-boundary.json, and the deployer policy lets the deployer create roles only with it.

@@ -194,13 +194,39 @@ def public_subnet_problems(ec2, vpc_id, subnet_ids):
     return problems, sorted(zones)
 
 
-def security_group_problem(ec2, group_id, vpc_id):
+WORLD = ("0.0.0.0/0", "::/0")
+
+
+def world_open_ports(group):
+    """The ingress of ``group`` that anyone on the internet reaches, as 'tcp 22', 'udp 53', 'all'."""
+    found = []
+    for permission in group.get("IpPermissions", []):
+        ranges = [r.get("CidrIp") for r in permission.get("IpRanges", [])] + [r.get("CidrIpv6") for r in permission.get("Ipv6Ranges", [])]
+        if not any(cidr in WORLD for cidr in ranges):
+            continue
+        protocol = permission.get("IpProtocol")
+        if protocol == "-1":
+            found.append("all")
+        elif permission.get("FromPort") == permission.get("ToPort"):
+            found.append("{0} {1}".format(protocol, permission.get("FromPort")))
+        else:
+            found.append("{0} {1}-{2}".format(protocol, permission.get("FromPort"), permission.get("ToPort")))
+    return found
+
+
+def security_group_problem(ec2, group_id, vpc_id, warnings=None):
+    """Why the reused group cannot serve the stack, or None; what it opens to the whole internet goes to ``warnings``
+    (the user's group, left as it is, but the instance gets it)."""
     try:
         group = ec2.describe_security_groups(aws_retry=True, GroupIds=[group_id])["SecurityGroups"][0]
     except AWS_ERRORS as e:
         return "security_group_id {0} cannot be used: {1}".format(group_id, error_code(e))
     if vpc_id and group["VpcId"] != vpc_id:
         return "security_group_id {0} is in {1}, not in vpc_id {2}".format(group_id, group["VpcId"], vpc_id)
+    opened = world_open_ports(group)
+    if opened and warnings is not None:
+        warnings.append("security_group_id {0} lets anyone on the internet in on {1}; the stack's instance gets this "
+                        "group as it is (the collection never changes a group you bring)".format(group_id, ", ".join(opened)))
     if not any(permission.get("IpProtocol") in ("-1", "tcp") and permission.get("FromPort", 0) <= NFS_PORT <=
                permission.get("ToPort", 65535) and any(pair.get("GroupId") == group_id
                                                        for pair in permission.get("UserIdGroupPairs", []))
@@ -309,9 +335,22 @@ def quota_problems(service_quotas, instance_type, vcpus, use_spot):
             for market, code, value in short], []
 
 
-def image_problems(ec2, ssm, ami_id, architectures, root_volume_size):
-    """(facts, problems, warnings): the image exists, fits the instance type's architecture, and its root snapshot
-    fits with room for the container images."""
+def owner_problem(image, owners, account_id):
+    """None when ``image`` comes from an owner of the allow-list ``owners``: ``amazon`` (AWS's own images, alias
+    amazon), ``self`` (this account's) or an account id. Anyone can publish a public image; the instance runs it as
+    root with the stack's role."""
+    allowed = ("amazon" in owners and image.get("ImageOwnerAlias") == "amazon") or \
+        ("self" in owners and account_id is not None and image.get("OwnerId") == account_id) or image.get("OwnerId") in owners
+    if allowed:
+        return None
+    return ("ami_id {0} belongs to account {1}, which is not in ami_owners ({2}): the instance would run it as root with the "
+            "stack's role. Use an image of Amazon or of this account, or add its owner to ami_owners if you trust it".format(
+                image.get("ImageId"), image.get("OwnerId"), ", ".join(owners)))
+
+
+def image_problems(ec2, ssm, ami_id, architectures, root_volume_size, owners=("amazon", "self"), account_id=None):
+    """(facts, problems, warnings): the image exists, comes from an allowed owner, fits the instance type's
+    architecture, and its root snapshot fits with room for the container images."""
     if not ami_id:
         parameter = DLAMI_PARAMETER.format("arm64" if architectures and "x86_64" not in architectures else "x86_64")
         try:
@@ -325,6 +364,9 @@ def image_problems(ec2, ssm, ami_id, architectures, root_volume_size):
     if not images:
         return {}, ["ami_id {0} does not exist in this region".format(ami_id)], []
     image, problems, warnings = images[0], [], []
+    problem = owner_problem(image, owners, account_id)
+    if problem:
+        problems.append(problem)
     architecture = image.get("Architecture")
     if architectures and architecture not in architectures:
         problems.append("ami_id {0} is built for {1}, but the instance type runs {2}: choose an image for {2}, or an "
@@ -426,11 +468,14 @@ def account_problems(clients, params, account_id=None, partition="aws"):
         found, reused_zones = public_subnet_problems(ec2, params["vpc_id"], params["subnet_ids"])
         problems += found
     if params.get("security_group_id"):
-        problem = security_group_problem(ec2, params["security_group_id"], params.get("vpc_id"))
+        problem = security_group_problem(ec2, params["security_group_id"], params.get("vpc_id"), warnings)
         if problem:
             problems.append(problem)
     try:
-        facts = {"data_zone": volume.zone_of(ec2, params["stack_name"])}
+        data_zone, problem = volume.kept(ec2, params["stack_name"])
+        facts = {"data_zone": data_zone}
+        if problem:
+            problems.append(problem)
     except AWS_ERRORS as e:
         return {}, ["the stack's data volume cannot be looked up: {0}".format(error_code(e))], warnings
     instance_type, problem = instance_type_info(ec2, params["instance_type"])
@@ -446,7 +491,8 @@ def account_problems(clients, params, account_id=None, partition="aws"):
         problems += found
         warnings += warned
     architectures = (instance_type or {}).get("ProcessorInfo", {}).get("SupportedArchitectures")
-    image_facts, found, warned = image_problems(ec2, clients.ssm, params.get("ami_id"), architectures, params.get("root_volume_size"))
+    image_facts, found, warned = image_problems(ec2, clients.ssm, params.get("ami_id"), architectures, params.get("root_volume_size"),
+                                                owners=params.get("ami_owners") or ("amazon", "self"), account_id=account_id)
     warnings += warned
     facts.update(image_facts)
     problems += found

@@ -11,7 +11,9 @@ The commands name the playbooks as the user can run them (``commands``, given by
 so that the command finds the same state.
 """
 
+import re
 import shlex
+from urllib.parse import quote as url_quote
 
 from ansible_collections.geusemaker.stack.plugins.module_utils import kinds
 from ansible_collections.geusemaker.stack.plugins.module_utils.dependencies import deletion_order
@@ -78,12 +80,33 @@ def leftovers_warning(document, commands=None, location=None):
         len(lines), document["stack_name"], "; ".join(lines), playbook_command("destroy", document["stack_name"], commands, location))
 
 
-def _fill(template, entry, region):
-    values = dict(entry, r=entry.get("region") or region)
-    values.setdefault("file_system_id", entry["id"])
-    values.setdefault("role_name", entry["id"])
+def _fill(template, entry, region, escape):
+    """``template`` filled from the ledger entry, each value passed through ``escape``: the state is a document
+    anyone who can write it controls, and an id must not become a shell word or a link of its own."""
+    values = {key: escape(str(value)) for key, value in entry.items()}
+    values["r"] = escape(str(entry.get("region") or region))
+    values.setdefault("file_system_id", values["id"])
+    values.setdefault("role_name", values["id"])
     values.setdefault("vpc_id", "<vpc id>")
     return template.format(**values)
+
+
+def _url_part(value):
+    return url_quote(value, safe="/")
+
+
+def md_text(text):
+    """``text`` on one line, with what could make a link, an image, HTML, a code span or a table of it escaped
+    (the fields never start a line, so a leading ``#`` or ``-`` is plain text)."""
+    return re.sub(r"([\\`*\[\]<>|])", r"\\\1", " ".join(str(text).split()))
+
+
+def md_code(text):
+    """``text`` as one Markdown code span, whatever backticks it holds."""
+    text = " ".join(str(text).split())
+    fence = "`" * (max([len(run) for run in re.findall("`+", text)] or [0]) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return "{0}{1}{2}{1}{0}".format(fence, pad, text)
 
 
 def hints(document):
@@ -97,8 +120,9 @@ def hints(document):
                 "type": entry["type"],
                 "id": entry["id"],
                 "status": entry["status"],
-                "console": kinds.CONSOLE.format(r=entry.get("region") or region) + _fill(kind.console, entry, region),
-                "command": _fill(kind.delete_command, entry, region),
+                "console": kinds.CONSOLE.format(r=_url_part(str(entry.get("region") or region)))
+                + _fill(kind.console, entry, region, _url_part),
+                "command": _fill(kind.delete_command, entry, region, shlex.quote),
             }
         )
     return result
@@ -148,19 +172,19 @@ def report(document, state_file, commands=None, location=None):
     """The recovery report as Markdown lines."""
     failure = document.get("failure") or {}
     lines = [
-        "# Stack {0}: {1}".format(document["stack_name"], document["status"]),
+        "# Stack {0}: {1}".format(md_text(document["stack_name"]), md_text(document["status"])),
         "",
-        "State file: {0}".format(state_file),
+        "State file: {0}".format(md_text(state_file)),
     ]
     if failure:
         lines += [
             "",
             "## What failed",
-            "- task: {0}".format(failure.get("task")),
-            "- resource type: {0}".format(failure.get("resource_type") or "-"),
-            "- error: {0} {1}".format(failure.get("error_code") or "", failure.get("error_message") or "").strip(),
+            "- task: {0}".format(md_text(failure.get("task"))),
+            "- resource type: {0}".format(md_text(failure.get("resource_type") or "-")),
+            "- error: {0}".format(md_text("{0} {1}".format(failure.get("error_code") or "", failure.get("error_message") or "").strip())),
             "- critical: {0}".format("yes" if failure.get("critical") else "no"),
-            "- at: {0}".format(failure.get("at")),
+            "- at: {0}".format(md_text(failure.get("at"))),
         ]
     leftovers = hints(document)
     lines += ["", "## Resources still existing ({0}), in deletion order".format(len(leftovers))]
@@ -168,11 +192,11 @@ def report(document, state_file, commands=None, location=None):
         lines.append("None.")
     for hint in leftovers:
         lines += [
-            "- {0} {1} ({2})".format(hint["type"], hint["id"], hint["status"]),
-            "  - console: {0}".format(hint["console"]),
-            "  - delete: `{0}`".format(hint["command"]),
+            "- {0} {1} ({2})".format(md_text(hint["type"]), md_text(hint["id"]), md_text(hint["status"])),
+            "  - console: {0}".format(md_text(hint["console"])),
+            "  - delete: {0}".format(md_code(hint["command"])),
         ]
     lines += ["", "## Recovery options"]
     for title, command in recovery_options(document, commands, location):
-        lines.append("- {0}: `{1}`".format(title, command) if command.startswith("ansible") else "- {0}: {1}".format(title, command))
+        lines.append("- {0}: {1}".format(title, md_code(command) if command.startswith("ansible") else md_text(command)))
     return lines

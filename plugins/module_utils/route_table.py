@@ -93,6 +93,7 @@ def delete(clients, entry):
 
 
 exists = TABLES.exists
+owned = TABLES.marks
 
 
 def discover(clients, stack_name, region):

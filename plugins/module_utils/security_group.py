@@ -109,6 +109,7 @@ def ensure(stack, vpc_id, allowed_cidrs, ssh_cidrs):
 reuse = GROUPS.reuser("security_group", "security group", lambda item: {"vpc_id": item["VpcId"]})
 delete = GROUPS.deleter("delete_security_group")
 exists = GROUPS.exists
+owned = GROUPS.marks
 
 
 def discover(clients, stack_name, region):

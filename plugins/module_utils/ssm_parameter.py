@@ -104,6 +104,11 @@ def delete(clients, entry):
     clients.ssm.delete_parameter(aws_retry=True, Name=entry["id"])
 
 
+def owned(clients, entry, stack_name, region):
+    """Whether the parameter lives under the stack's own path (no call: the name says it)."""
+    return entry["id"].startswith(ssm_path(stack_name))
+
+
 def exists(clients, entry):
     return present(clients.ssm, entry["id"])
 

@@ -31,6 +31,7 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.state_store impor
     STATE_LOCATION_OPTIONS,
     LockLost,
     StateError,
+    account_of,
     describe_holder,
     open_store,
     refresh_interval,
@@ -237,6 +238,13 @@ class Heartbeat:
                 raise self.stopped
 
 
+def module_store(module, location):
+    """The store of ``location`` for an AnsibleAWSModule: the S3 backend's client is the module's own (its credentials,
+    region and endpoint), and the bucket must be owned by those credentials' account."""
+    return open_store(location, lambda: module.client("s3", retry_decorator=retry_decorator()),
+                      owner=lambda: account_of(module.client("sts", retry_decorator=retry_decorator())))
+
+
 class StackModule(StackContext):
     """A StackContext driven by an AnsibleAWSModule: parameters in, ledger fact out.
 
@@ -263,8 +271,7 @@ class StackModule(StackContext):
         if region not in known_regions():
             self.fail("aws_region {0!r} is not an AWS region this SDK knows".format(region), problems=["unknown region"])
         try:
-            # The S3 backend's client is the module's own: its credentials, region and endpoint.
-            self.store = open_store(self.location, lambda: self.module.client("s3", retry_decorator=retry_decorator()))
+            self.store = module_store(self.module, self.location)
         except StateError as e:
             self.fail(str(e))
         clients = Clients(lambda service: self.module.client(service, retry_decorator=retry_decorator()))

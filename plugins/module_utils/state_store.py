@@ -511,10 +511,14 @@ class S3StateStore(StateStore):
     CONFLICT_CODES = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
     MISSING_CODES = ("NoSuchKey", "404", "NotFound")
 
-    def __init__(self, client, bucket, prefix=DEFAULT_STATE_PREFIX, lock_ttl=LOCK_TTL_SECONDS, hostname=None):
+    def __init__(self, client, bucket, prefix=DEFAULT_STATE_PREFIX, lock_ttl=LOCK_TTL_SECONDS, hostname=None, owner=None):
         super().__init__()
         self.client = client
         self.bucket = bucket
+        # The account that must own the bucket (every call sends it as ExpectedBucketOwner, and S3 refuses the call
+        # when another account owns the bucket): a bucket name taken by someone else, or given by whoever may set
+        # state_bucket, is never read or written. A callable, asked once, at the first call.
+        self._owner = owner
         self.prefix = prefix
         self.lock_ttl = lock_ttl
         self.hostname = hostname or socket.gethostname()
@@ -529,17 +533,26 @@ class S3StateStore(StateStore):
     def _url(self, key):
         return "s3://{0}/{1}".format(self.bucket, key)
 
+    def owner(self):
+        if callable(self._owner):
+            self._owner = self._owner()
+        return self._owner
+
     def _call(self, operation, **params):
         if getattr(self.client, "retry", None) is not None:  # amazon.aws's RetryingBotoClientWrapper
             params["aws_retry"] = True
+        if self.owner():
+            params["ExpectedBucketOwner"] = self.owner()
         return getattr(self.client, operation)(Bucket=self.bucket, **params)
 
     def _error(self, error, doing, key):
         code = _code(error)
         hint = ""
         if code in ("AccessDenied", "403"):
-            hint = ("; the credentials need s3:GetObject, s3:PutObject and s3:DeleteObject on {0}* and s3:ListBucket on "
-                    "the bucket for that prefix (see the bucket policy in docs/awx.md)".format(self._url(self.prefix)))
+            owner = self._owner if isinstance(self._owner, str) else "of the credentials"
+            hint = ("; the bucket must be owned by account {1}, and the credentials need s3:GetObject, s3:PutObject "
+                    "and s3:DeleteObject on {0}* and s3:ListBucket on the bucket for that prefix (see the bucket policy "
+                    "in docs/awx.md)".format(self._url(self.prefix), owner))
         elif code == "NoSuchBucket":
             hint = "; create the bucket (versioning on) or pass another state_bucket"
         return StateError("cannot {0} {1}: {2}{3}".format(doing, self._url(key), _describe(error), hint))
@@ -754,15 +767,24 @@ def state_location(params):
     return location
 
 
-def open_store(location, client_factory=None):
+def account_of(sts):
+    """The account of the credentials behind ``sts`` (an STS client): the one that must own the state bucket."""
+    try:
+        return sts.get_caller_identity()["Account"]
+    except S3_ERRORS as e:
+        raise StateError("cannot tell the account of the credentials, which must own the state bucket: {0}".format(e))
+
+
+def open_store(location, client_factory=None, owner=None):
     """The store behind a state location (see state_location).
 
     ``client_factory()`` makes the S3 client of the S3 backend: inside modules the module's own (its credentials,
-    region and endpoint); on the controller, one from the same environment."""
+    region and endpoint); on the controller, one from the same environment. ``owner()`` gives the account that
+    must own the bucket (``account_of`` the same credentials)."""
     if location["backend"] == "s3":
         if client_factory is None:
             raise StateError("the S3 state backend needs an S3 client")
-        return S3StateStore(client_factory(), location["bucket"], location["prefix"])
+        return S3StateStore(client_factory(), location["bucket"], location["prefix"], owner=owner)
     if "://" in location["dir"]:
         raise StateError("state_dir {0}: only local directories are supported; for S3 pass state_backend=s3 and "
                          "state_bucket".format(location["dir"]))

@@ -109,6 +109,7 @@ def reuse(stack, vpc_id, subnet_ids):
 
 delete = SUBNETS.deleter("delete_subnet")
 exists = SUBNETS.exists
+owned = SUBNETS.marks
 
 
 def discover(clients, stack_name, region):

@@ -103,6 +103,7 @@ class Teardown:
         # stops the teardown: ``stopped`` makes every worker return at its next step.
         self.heartbeat = heartbeat or (lambda: None)
         self.stopped = False
+        self.refused = set()  # id() of the entries whose own marks are not the stack's
 
     def _note(self, entry, outcome, code=None, message=None):
         self.ledger.event("delete", entry["type"], entry["id"], outcome, error_code=code, message=message)
@@ -112,9 +113,33 @@ class Teardown:
             )
         )
 
+    def _owned(self, entry, kind):
+        """Whether the resource may be deleted: the state is a document whoever can write it controls, so its own
+        marks (tags; for IAM its name and path; for a parameter its path) must name this stack. A resource AWS does
+        not list is left to the delete, which knows what its NotFound means."""
+        stack_name = self.ledger.stack_name
+        while True:
+            try:
+                verdict = kind.owned(self.clients, entry, stack_name, entry.get("region") or self.ledger.region)
+                break
+            except AWS_ERRORS as e:
+                if is_transient(e) and self.clock() + self.poll < self.deadline:
+                    self.sleep(self.poll)
+                    continue
+                self._note(entry, "error", error_code(e), str(e)[:300])
+                return False
+        if verdict is False:
+            self._note(entry, "refused", "NotOwned", "its own marks do not name stack {0}: not deleted; the state names "
+                       "a resource that is not the stack's".format(stack_name))
+            self.refused.add(id(entry))
+            return False
+        return True
+
     def _remove(self, entry):
         """Delete one resource and wait until it is gone. Returns True when gone."""
         kind = kinds.get(entry["type"]).impl
+        if not self._owned(entry, kind):
+            return False
         while True:
             if self.stopped:
                 return False
@@ -204,5 +229,6 @@ class Teardown:
                 except Exception as e:  # a bug in a kind must not stop the others
                     self._note(entry, "error", type(e).__name__, str(e)[:300])
                     gone = False
-                self.ledger.mark(entry["type"], entry["id"], "deleted" if gone else "delete_failed")
+                status = "deleted" if gone else ("not_owned" if id(entry) in self.refused else "delete_failed")
+                self.ledger.mark(entry["type"], entry["id"], status)
                 (done if gone else failed).append(entry)

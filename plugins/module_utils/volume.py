@@ -13,7 +13,7 @@ from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_ta
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.aws import WaitFailed, WaitTimeout, wait_until
 from ansible_collections.geusemaker.stack.plugins.module_utils.ec2 import Describe
-from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import is_planned
+from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import STACK_TAG, is_planned
 
 TYPE = "volume"
 KEY = "data"
@@ -29,10 +29,19 @@ def find_owned(ec2, stack_name, recorded=()):
     return found[0] if found else None
 
 
-def zone_of(ec2, stack_name):
-    """The zone of the stack's data volume, or None when it has none: a deploy must place the instance there."""
+def kept(ec2, stack_name):
+    """(zone, problem) of the stack's existing data volume (kept from an earlier deploy, or tagged for it by hand):
+    a deploy must place the instance in its zone, and it must be encrypted to hold the databases. (None, None) when
+    the stack has none."""
     found = find_owned(ec2, stack_name)
-    return found["AvailabilityZone"] if found else None
+    if found is None:
+        return None, None
+    problem = None
+    if not found.get("Encrypted"):
+        problem = ("data volume {0}, tagged for this stack, is not encrypted; the stack keeps its databases only on an "
+                   "encrypted volume. Make an encrypted copy (aws ec2 copy-snapshot --encrypted, then create-volume from "
+                   "it, tagged like this one), then remove this one's {1} tag".format(found["VolumeId"], STACK_TAG))
+    return found["AvailabilityZone"], problem
 
 
 def attached_to(item):
@@ -89,6 +98,7 @@ def ensure(stack, instance_id, availability_zone, size=DEFAULT_SIZE_GIB, timeout
 
 
 delete = VOLUMES.deleter("delete_volume")
+owned = VOLUMES.marks
 
 
 def exists(clients, entry):

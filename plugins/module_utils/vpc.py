@@ -60,6 +60,7 @@ def ensure(stack, cidr_block):
 reuse = VPCS.reuser("vpc", "VPC", lambda item: {"cidr_block": item["CidrBlock"]})
 delete = VPCS.deleter("delete_vpc")
 exists = VPCS.exists
+owned = VPCS.marks
 
 
 def discover(clients, stack_name, region):

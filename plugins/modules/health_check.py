@@ -12,26 +12,37 @@ description:
     (schema in plugins/module_utils/health.py), and each service through nginx (n8n C(/healthz), Ollama
     C(/ollama/), Qdrant C(/qdrant/healthz), Crawl4AI C(/crawl4ai/health); PostgreSQL only through the status
     document), until all are healthy or O(timeout).
-  - The probes authenticate as nginx requires. The module reads C(proxy_password) (HTTP basic auth, user
-    C(geusemaker), for Ollama and Crawl4AI) and C(qdrant_api_key) (the C(api-key) header) under
-    O(credentials_path) from SSM Parameter Store itself, decrypted; it keeps them in memory only and never returns
-    or logs them.
+  - By default it probes the stack's own instance, and only it. The instance is the one the ledger of O(stack_name)
+    records, read fresh from EC2, and only if its own C(geusemaker:stack) tag names the stack; anything else fails
+    with RV(error_code) C(NotOwned) before any probe. Its address (public name, else IP) comes from EC2, not from
+    the state.
+  - The connection must present the public key the instance published on its tag C(geusemaker:tls-spki-sha256)
+    (its boot script writes it early in the install stage; the instance role may set that one tag and nothing
+    else). HTTPS only, and no redirect is followed.
+  - Once the key matches, the probes authenticate as nginx requires. The module reads C(proxy_password) (HTTP
+    basic auth, user C(geusemaker), for Ollama and Crawl4AI) and C(qdrant_api_key) (the C(api-key) header) under
+    C(/geusemaker/<stack_name>/) from SSM Parameter Store itself, decrypted; it keeps them in memory only and never
+    returns or logs them. Until the key is published the probes carry no credential.
+  - With O(url), it probes that URL instead, without any credential (services behind nginx answer 401 and stay
+    unhealthy unless O(services) leaves them out).
   - Reports C(healthy); C(degraded) when the timeout passed with some service not healthy (with
     RV(resource_type), RV(error_code) C(ServicesUnhealthy) and RV(msg), for the failure record); or
     C(boot_failed) at once when the instance reports a failed boot stage (C(<stage>_failed)), whatever the timeout.
   - A failed boot fails the task unless O(fail_on_boot_failure=false), with RV(resource_type) C(file_system) and
     RV(error_code) C(EfsMountFailed) for the efs stage, C(volume) and C(VolumeMountFailed) for the volume stage,
-    C(instance) and C(BootFailed) for any other, a message naming the stage with the boot log's tail, and
+    C(instance) and C(BootFailed) for any other, a message naming the stage and where to read the boot log, and
     RV(status_document).
 options:
   url:
-    description: Base URL of the stack, such as C(https://203.0.113.10).
-    type: str
-    required: true
-  credentials_path:
     description:
-      - SSM Parameter Store path of the stack's secrets, with the trailing slash, such as C(/geusemaker/demo/).
-      - Without it the probes send no credential, and every service but n8n answers 401 through nginx.
+      - Probe this base URL, such as C(https://203.0.113.10), instead of the stack's instance, and send no
+        credential to it.
+    type: str
+  connect_to:
+    description:
+      - Open the TCP connection to this C(host:port) instead of the instance's address, such as the local end of an
+        SSM port-forwarding session or an SSH tunnel when the controller cannot reach the instance directly.
+      - The TLS name and the pinned key stay the instance's, so a server there with any other key gets nothing.
     type: str
   timeout:
     description: Seconds to wait for every service to be healthy.
@@ -48,28 +59,23 @@ options:
     choices: [n8n, ollama, qdrant, crawl4ai, postgres]
     default: [n8n, ollama, qdrant, crawl4ai, postgres]
   validate_certs:
-    description: Verify the TLS certificate; off by default because the instance makes a self-signed one at boot.
+    description:
+      - With O(url), verify its TLS certificate against the system's CAs. Off by default, as the instance's
+        certificate is self-signed. The stack's own instance is always checked by its pinned key instead.
     type: bool
     default: false
   fail_on_boot_failure:
     description: Fail when the instance reports a failed boot stage; with false, return RV(health=boot_failed).
     type: bool
     default: true
-  stack_name:
-    description:
-      - The stack whose run holds the lock; with O(lock_token), the wait keeps that lock alive (it can last
-        O(timeout) seconds), and stops when another run took the lock or the run is gone.
-      - Given by the play's module_defaults for C(group/geusemaker.stack.stack); without it nothing is locked.
-    type: str
-  tags:
-    description: Not used; accepted so that the play's module_defaults for C(group/geusemaker.stack.stack) apply here too.
-    type: dict
-    default: {}
 notes:
   - Supports check mode, where it reads and probes nothing and returns C(health=skipped).
+  - With O(lock_token), the wait keeps the run's lock alive (it can last O(timeout) seconds), and stops when another
+    run took the lock or the run is gone.
 author:
   - GeuseMaker developers (@michael-pittman)
 extends_documentation_fragment:
+  - geusemaker.stack.stack
   - geusemaker.stack.state
   - amazon.aws.common.modules
   - amazon.aws.region.modules
@@ -77,12 +83,16 @@ extends_documentation_fragment:
 """
 
 EXAMPLES = r"""
-- name: Wait for the services
+- name: Wait for the services of the stack's own instance
   geusemaker.stack.health_check:
-    url: "https://{{ compute_instance.instances[0].public_ip }}"
-    credentials_path: /geusemaker/demo/
+    stack_name: demo
     timeout: 900
   register: services_health
+
+- name: The same through an SSM port forward to the instance's 443 on localhost:8443
+  geusemaker.stack.health_check:
+    stack_name: demo
+    connect_to: 127.0.0.1:8443
 
 - name: Record a degraded stack
   geusemaker.stack.stack_state:
@@ -105,7 +115,7 @@ health:
   sample: healthy
 status_document:
   description: >-
-    The last status document read (schema, stage, boot_id, boot_count, volume, efs, services, log_tail, updated_at),
+    The last status document read (schema, stage, boot_id, boot_count, address, gpu, volume, efs, services, updated_at),
     or null if none was read.
   returned: always
   type: dict
@@ -132,101 +142,91 @@ error_code:
   returned: when the boot failed or the stack is degraded
   type: str
 msg:
-  description: What failed; for a failed boot, the stage and the last lines of the boot log.
+  description: What failed; for a failed boot, the stage, the mount's detail and where to read the boot log.
   returned: when the boot failed or the stack is degraded
+  type: str
+instance_id:
+  description: The stack's instance that was probed.
+  returned: unless O(url) was given
+  type: str
+address:
+  description: The public name (else IP) of that instance, as EC2 gave it at the start of the wait.
+  returned: unless O(url) was given
   type: str
 """
 
-try:
-    from botocore.exceptions import BotoCoreError, ClientError
-except ImportError:
-    pass  # AnsibleAWSModule reports the missing SDK
-
-from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
-from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry
-
 from ansible_collections.geusemaker.stack.plugins.module_utils import health
-from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import Heartbeat, RunGone, retry_decorator
-from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import (
-    LOCK_OPTIONS,
-    STATE_LOCATION_OPTIONS,
-    LockLost,
-    StateError,
-    open_store,
-    state_location,
-)
+from ansible_collections.geusemaker.stack.plugins.module_utils.instance import described_instances
+from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import ssm_path
+from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackModule
 
 
-def credentials(module, path):
-    """The probes' credentials, kept in memory and masked in anything the module prints."""
-    if not path:
-        return None
-    if not (path.startswith("/") and path.endswith("/")):
-        module.fail_json(msg="credentials_path must start and end with '/', not {0!r}".format(path))
-    ssm = module.client("ssm", retry_decorator=AWSRetry.jittered_backoff(retries=8, delay=1, max_delay=10))
+def stack_instance(stack, connect_to):
+    """The ledger's instance, only if EC2 says it is the stack's (health.StackInstance)."""
+    ids = [entry["id"] for entry in stack.ledger.entries("instance", provenances=("created", "adopted"), statuses=("present",))]
+
+    def describe(wanted):
+        with stack.aws_call("cannot read instance(s) {0}".format(", ".join(wanted)), "instance", wanted[0], action="find"):
+            return described_instances(stack.clients.ec2, Filters=[{"Name": "instance-id", "Values": wanted}])
+
     try:
-        values = health.read_credentials(ssm, path, aws_retry=True)
+        return health.StackInstance(describe, ids, stack.stack_name, connect_to)
+    except health.NotTheStacksInstance as e:
+        stack.fail(str(e), resource_type="instance", resource_id=ids[0] if ids else None, error_code="NotOwned")
+
+
+def credentials(stack):
+    """The probes' credentials, under the stack's own path (never one read from the state), kept in memory and
+    masked in anything the module prints."""
+    path = ssm_path(stack.stack_name)
+    try:
+        with stack.aws_call("cannot read the probes' credentials under {0}".format(path), "ssm_parameter", path, action="find"):
+            values = health.read_credentials(stack.clients.ssm, path, aws_retry=True)
     except health.CredentialsError as e:
-        module.fail_json(msg="cannot authenticate the probes: {0}".format(e), resource_type="ssm_parameter",
-                         error_code="ParameterNotFound")
-    except (BotoCoreError, ClientError) as e:
-        module.fail_json_aws(e, msg="cannot read the probes' credentials under {0}".format(path))
-    module.no_log_values.update(values.values())
+        stack.fail("cannot authenticate the probes: {0}".format(e), resource_type="ssm_parameter", error_code="ParameterNotFound")
+    stack.module.no_log_values.update(values.values())
     return values
 
 
-def heartbeat(module):
-    """Keeps the run's lock alive during the wait (see stack_module.Heartbeat); None without a lock."""
-    params = module.params
-    if not (params["stack_name"] and params["lock_token"]):
-        return None
-    try:
-        store = open_store(state_location(params), lambda: module.client("s3", retry_decorator=retry_decorator()))
-    except StateError as e:
-        module.fail_json(msg=str(e))
-    beat = Heartbeat(store, params["stack_name"], params["lock_token"])
-
-    def call():
-        try:
-            beat()
-        except (LockLost, RunGone) as e:
-            module.fail_json(msg=str(e), error_code=type(e).__name__)
-
-    return call
-
-
 def main():
-    module = AnsibleAWSModule(
+    stack = StackModule(
         argument_spec=dict(
-            url=dict(type="str", required=True),
-            credentials_path=dict(type="str"),
+            url=dict(type="str"),
+            connect_to=dict(type="str"),
             timeout=dict(type="int", default=900),
             interval=dict(type="float", default=5),
             services=dict(type="list", elements="str", choices=list(health.SERVICES), default=list(health.SERVICES)),
             validate_certs=dict(type="bool", default=False),
             fail_on_boot_failure=dict(type="bool", default=True),
-            stack_name=dict(type="str"),
-            tags=dict(type="dict", default={}),
-            **STATE_LOCATION_OPTIONS,
-            **LOCK_OPTIONS
         ),
-        supports_check_mode=True,
+        mutually_exclusive=[("url", "connect_to")],
     )
-    params = module.params
-    if not params["url"].startswith(("http://", "https://")):
-        module.fail_json(msg="url must start with http:// or https://, not {0!r}".format(params["url"]))
+    params = stack.module.params
+    if params["url"] and not params["url"].startswith(("http://", "https://")):
+        stack.fail("url must start with http:// or https://, not {0!r}".format(params["url"]))
+    connect_to = None
+    if params["connect_to"]:
+        try:
+            connect_to = health.parse_connect_to(params["connect_to"])
+        except ValueError as e:
+            stack.fail(str(e))
     if params["timeout"] < 0:
-        module.fail_json(msg="timeout must be 0 or more")
+        stack.fail("timeout must be 0 or more")
     if params["interval"] <= 0:
-        module.fail_json(msg="interval must be more than 0")
-    if module.check_mode:
-        module.exit_json(changed=False, health="skipped", status_document=None, services={}, elapsed=0)
-    result = health.check(params["url"], params["services"], params["timeout"], params["interval"],
-                          params["validate_certs"], credentials=credentials(module, params["credentials_path"]),
-                          heartbeat=heartbeat(module))
+        stack.fail("interval must be more than 0")
+    if stack.module.check_mode:
+        stack.exit(health="skipped", status_document=None, services={}, elapsed=0)
+    options = dict(timeout=params["timeout"], interval=params["interval"], heartbeat=stack.heartbeat)
+    if params["url"]:
+        result = health.check(params["url"], params["services"], validate_certs=params["validate_certs"], **options)
+    else:
+        target = stack_instance(stack, connect_to)
+        result = health.check(target.url, params["services"], get=target.get, credentials=credentials(stack),
+                              problem=lambda: target.problem, **options)
+        result.update(instance_id=target.instance_id, address=target.address)
     if result["health"] == "boot_failed" and params["fail_on_boot_failure"]:
-        module.fail_json(changed=False, **result)
-    module.exit_json(changed=False, **result)
+        stack.fail(changed=False, **result)
+    stack.exit(**result)
 
 
 if __name__ == "__main__":

@@ -57,6 +57,13 @@ options:
         instance type's architecture, from the public SSM parameter
         C(/aws/service/deeplearning/ami/<x86_64|arm64>/base-oss-nvidia-driver-gpu-amazon-linux-2023/latest/ami-id).
     type: str
+  ami_owners:
+    description:
+      - Who may own the image the instance runs, as root with the stack's role. C(amazon) for AWS's own images,
+        C(self) for this account's, or account ids. Any other owner is refused before anything is created.
+    type: list
+    elements: str
+    default: [amazon, self]
   root_volume_size:
     description:
       - Root volume size in GiB; by default the image's root snapshot and 30 GiB for the container images, at least 75.
@@ -205,6 +212,7 @@ def main():
             instance_count=dict(type="int", default=1),
             instance_type=dict(type="str", required=True),
             ami_id=dict(type="str"),
+            ami_owners=dict(type="list", elements="str", default=["amazon", "self"]),
             root_volume_size=dict(type="int"),
             data_volume_size=dict(type="int", default=100),
             key_name=dict(type="str", no_log=False),

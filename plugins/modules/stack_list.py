@@ -82,12 +82,11 @@ table:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_list import describe_stack, format_table
-from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import Clients, StackFailure, caller_identity, retry_decorator
+from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import Clients, StackFailure, caller_identity, module_store, retry_decorator
 from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import (
     LOCK_OPTIONS,
     STATE_LOCATION_OPTIONS,
     StateError,
-    open_store,
     state_location,
 )
 
@@ -99,7 +98,7 @@ def main():
         supports_check_mode=True,
     )
     try:
-        store = open_store(state_location(module.params), lambda: module.client("s3", retry_decorator=retry_decorator()))
+        store = module_store(module, state_location(module.params))
         names = store.list_stacks()
     except StateError as e:
         module.fail_json(msg=str(e))

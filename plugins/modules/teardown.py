@@ -13,6 +13,9 @@ description:
   - One concurrent plan over the dependency table; each deletion starts as soon as what it waits for is
     confirmed gone. Transient refusals (DependencyViolation, FileSystemInUse, DeleteConflict, throttling)
     are retried until O(timeout), which also bounds every wait.
+  - Before each delete the resource's own marks are read again (its C(geusemaker:stack) tag; for IAM its name and
+    the C(/geusemaker/) path; for a parameter its path). One whose marks are not the stack's is never deleted and
+    is recorded C(not_owned). The state is a document its writer controls; AWS's marks are the truth.
   - Every attempt is logged in the state's events. Leftovers stay in the ledger as C(delete_failed).
   - In check mode it returns the plan, in order, and changes nothing.
 options:
@@ -125,7 +128,11 @@ def main():
     except StateError as e:  # the state could not be written (the lock was lost, a conflict): nothing more is done
         stack.fail("the teardown stopped: {0}".format(e), log=log)
     stack.changed = bool(deleted)
-    left_names = ", ".join("{0} {1}".format(e["type"], e["id"]) for e in left)
+    left_names = ", ".join("{0} {1}".format(e["type"], e["id"]) for e in left if e["status"] != "not_owned")
+    foreign = [e for e in left if e["status"] == "not_owned"]
+    if foreign:  # refused, never deleted: the state names what AWS says is not the stack's
+        left_names = "; ".join(part for part in (left_names, "not the stack's, so left untouched (was the state altered?): " + ", ".join(
+            "{0} {1}".format(e["type"], e["id"]) for e in foreign)) if part)
     try:
         if left:
             failure = failure_record(params["purpose"], dict(

@@ -19,7 +19,7 @@ import pytest
 
 from tests.support import consistency
 from tests.support.fault_proxy import FaultProxy
-from tests.support.health_stub import start_stub
+from tests.support.health_stub import connect_to, start_stub
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BIN = os.path.dirname(sys.executable)
@@ -302,7 +302,7 @@ def deploy_vars(aws, healthy_url):
     return {
         "ami_id": aws.ami_id(),
         "instance_type": "t3.medium",
-        "health_check_url": healthy_url,
+        "health_check_connect_to": connect_to(healthy_url),
         "health_check_timeout": 20,
         "instance_timeout": 60,
         "rollback_timeout": 120,

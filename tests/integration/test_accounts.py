@@ -8,6 +8,7 @@ import json
 import boto3
 
 from tests.integration.conftest import REGION, load_state
+from tests.support.health_stub import connect_to
 
 HOME_ACCOUNT, OTHER_ACCOUNT = "123456789012", "111111111111"
 
@@ -36,7 +37,7 @@ def test_another_accounts_credentials_are_refused_and_change_nothing(aws, emulat
     held = aws.stack_resources("pinned")
     recorded = open(state_dir + "/pinned.json").read()
     other = other_account(emulator)
-    runs = {"destroy": {}, "deploy": deploy_vars, "check": dict(health_check_url=healthy_url, health_check_timeout=5)}
+    runs = {"destroy": {}, "deploy": deploy_vars, "check": dict(health_check_connect_to=connect_to(healthy_url), health_check_timeout=5)}
     for name, extra in runs.items():
         proxy.clear()
         run = playbook(name, stack_name="pinned", env_changes=other, **extra)

@@ -22,6 +22,7 @@ import boto3
 import pytest
 
 from tests.integration.conftest import REGION, UserNetwork, load_state
+from tests.support.health_stub import connect_to
 from tests.integration.test_awx import BUCKET, PREFIX, runner_job, survey
 from tests.support.authz.calls import Recorder
 from tests.support.authz.check import check
@@ -105,9 +106,9 @@ def test_a_spot_stacks_whole_life_is_authorized(aws, recorder, playbook, deploy_
         ("deploy", (), deploy_vars),
         ("converged", (), None),
         ("list", (), {}),
-        ("check", (), dict(health_check_url=healthy_url, health_check_timeout=10)),
+        ("check", (), dict(health_check_connect_to=connect_to(healthy_url), health_check_timeout=10)),
         ("stop", (), {}),
-        ("start", (), dict(health_check_url=healthy_url, health_check_timeout=20)),
+        ("start", (), dict(health_check_connect_to=connect_to(healthy_url), health_check_timeout=20)),
         ("destroy", (), dict(keep_data=True)),
         ("deploy", (), deploy_vars),
         ("destroy", (), {}),

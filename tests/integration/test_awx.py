@@ -208,6 +208,9 @@ def survey(stack, **more):
     values = {"stack_name": stack, "aws_region": REGION, "state_backend": "s3", "state_bucket": BUCKET,
               "state_prefix": PREFIX, "awx_job_id": 4711, "lock_ttl": 120}
     values.update(more)
+    for name in ("allowed_cidrs", "ssh_cidrs"):  # a textarea answer: one CIDR per line
+        if isinstance(values.get(name), list):
+            values[name] = "\n".join(values[name])
     return values
 
 
@@ -219,7 +222,8 @@ def credentials():
 @pytest.mark.parametrize("credential", list(credentials()))
 def test_runner_job_artifacts_hints_and_token(aws, proxy, bucket, deploy_vars, tmp_path, monkeypatch, credential):
     stack = "awx-" + credential.lower().replace("_", "-")[:12]
-    job_vars = dict(deploy_vars, rollback="false", use_spot="false", health_check_timeout="20")
+    job_vars = dict(deploy_vars, rollback="false", use_spot="false", health_check_timeout="20",
+                    allowed_cidrs=["203.0.113.0/24", "198.51.100.0/24"])
     proxy.add(Rule("RunInstances", error="InsufficientInstanceCapacity", status=500))
     runner, out, artifact = runner_job(tmp_path, monkeypatch, proxy.url, "deploy.yml", survey(stack, **job_vars),
                                        credential, name="fail")
@@ -228,6 +232,11 @@ def test_runner_job_artifacts_hints_and_token(aws, proxy, bucket, deploy_vars, t
     assert artifact["stack_name"] == stack and artifact["status"] == "failed", artifact
     assert artifact["state_location"] == "s3://{0}/{1}{2}.json".format(BUCKET, PREFIX, stack)
     assert {r["type"] for r in artifact["resources"]} >= {"vpc", "subnet", "security_group"}
+    # The survey's CIDRs, one per line, are the group's sources of HTTPS.
+    [group_id] = aws.stack_resources(stack)["security_group"]
+    [group] = aws.ec2.describe_security_groups(GroupIds=[group_id])["SecurityGroups"]
+    https = [p for p in group["IpPermissions"] if p.get("FromPort") == 443]
+    assert {r["CidrIp"] for p in https for r in p["IpRanges"]} == {"203.0.113.0/24", "198.51.100.0/24"}, group
     assert all(set(r) == {"type", "id", "status"} for r in artifact["resources"])
     assert any('job template "GeuseMaker destroy"' in option for option in artifact["recovery_options"]), artifact
     assert "Recovery options" in out and 'job template "GeuseMaker destroy"' in out, out[-3000:]

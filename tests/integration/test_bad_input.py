@@ -60,7 +60,17 @@ CASES = [
     ("no-role-boundary", "no_boundary", None, "geusemaker-instance-boundary does not exist in this account"),
     ("vpc-without-dns", "no_dns", None, "has enableDnsHostnames off, so its instances cannot resolve"),
     ("group-without-nfs", "group_without_nfs", None, "does not let NFS (TCP 2049) in from itself"),
+    # What reaches the boot script, run as root on the instance: refused before any AWS call at all.
+    ("image-shell", dict(services_n8n_image="n8nio/n8n:1.123.48\nEOF\ntouch /tmp/owned"), None,
+     "services_n8n_image is not an image reference"),
+    ("compose-version-shell", dict(services_compose_version='v2.40.3"; reboot; "'), None,
+     "services_compose_version is not a docker compose release"),
+    ("compose-sha-shell", dict(services_compose_sha256={"x86_64": "$(reboot)", "aarch64": "0" * 64}), None,
+     "services_compose_sha256.x86_64 is not a SHA-256"),
+    ("owner-email", dict(services_n8n_owner_email="owner@localhost"), None,
+     "services_n8n_owner_email is not an email address"),
 ]
+BOOT_SCRIPT_INPUTS = ("image-shell", "compose-version-shell", "compose-sha-shell", "owner-email")
 
 
 # The account's answers the emulator cannot give (Service Quotas is missing; offerings are always there).
@@ -142,6 +152,8 @@ def test_bad_input_is_refused_before_any_change(aws, proxy, playbook, deploy_var
     assert run.rc != 0
     assert expected in run.output, run.output[-2500:]
     assert proxy.operations(mutating_only=True) == []
+    if name in BOOT_SCRIPT_INPUTS:
+        assert proxy.operations() == []
     assert aws.stack_resources("ok-name") == before
     assert open(recorded_path, "rb").read() == recorded
 

@@ -7,7 +7,7 @@ import time
 from tests.integration.conftest import assert_rolled_back, load_state
 from tests.support import consistency
 from tests.support.fault_proxy import Rule
-from tests.support.health_stub import start_stub
+from tests.support.health_stub import connect_to, start_stub
 
 DATA = {"file_system", "volume", "ssm_parameter"}
 CANCELLED = (
@@ -103,7 +103,7 @@ def test_stop_start_and_destroy_from_stopped(aws, proxy, playbook, deploy_vars, 
     proxy.add(Rule("DescribeInstances", rewrite=[(r"Client\.UserInitiatedShutdown", "Server.SpotInstanceShutdown")]))
     proxy.add(Rule("StartInstances", error="IncorrectSpotRequestState", message="EC2 restarts an interrupted spot instance"))
     for name in ("check", "start"):
-        refused = playbook(name, stack_name=stack, health_check_url=deploy_vars["health_check_url"], health_check_timeout=10)
+        refused = playbook(name, stack_name=stack, health_check_connect_to=deploy_vars["health_check_connect_to"], health_check_timeout=10)
         assert refused.rc != 0 and "waiting for spot capacity" in refused.output, refused.output[-3000:]
         assert "-e keep_data=true" in refused.output and "-e use_spot=false" in refused.output
     assert proxy.count("StartInstances") == 0 and load_state(state_dir, stack)["status"] == "degraded"
@@ -116,7 +116,7 @@ def test_stop_start_and_destroy_from_stopped(aws, proxy, playbook, deploy_vars, 
     aws.ec2.start_instances(InstanceIds=held["instance"])
     assert instance()["PublicDnsName"] and "https://" + instance()["PublicDnsName"] != before
     assert "running (address moved)" in playbook("list").stdout
-    checked = playbook("check", stack_name=stack, health_check_url=deploy_vars["health_check_url"], health_check_timeout=20)
+    checked = playbook("check", stack_name=stack, health_check_connect_to=deploy_vars["health_check_connect_to"], health_check_timeout=20)
     assert checked.rc == 0 and "the address moved from " + before in checked.output, checked.output[-3000:]
     assert recorded_url() == "https://" + instance()["PublicDnsName"]
     assert load_state(state_dir, stack)["status"] == "deployed" and proxy.operations(mutating_only=True) == []
@@ -126,11 +126,11 @@ def test_stop_start_and_destroy_from_stopped(aws, proxy, playbook, deploy_vars, 
     assert instance_state() == "stopped" and load_state(state_dir, stack)["status"] == "stopped"
     assert aws.stack_resources(stack) == held
 
-    checked = playbook("check", stack_name=stack, health_check_url=deploy_vars["health_check_url"])
+    checked = playbook("check", stack_name=stack, health_check_connect_to=deploy_vars["health_check_connect_to"])
     assert checked.rc != 0 and "is stopped" in checked.output, checked.output[-3000:]
     assert load_state(state_dir, stack)["status"] == "stopped"
 
-    started = playbook("start", stack_name=stack, health_check_url=deploy_vars["health_check_url"], health_check_timeout=20)
+    started = playbook("start", stack_name=stack, health_check_connect_to=deploy_vars["health_check_connect_to"], health_check_timeout=20)
     assert started.rc == 0, started.output[-4000:]
     assert instance_state() == "running" and load_state(state_dir, stack)["status"] == "deployed"
     assert recorded_url() == "https://" + instance()["PublicDnsName"]  # the new address, from EC2
@@ -147,7 +147,7 @@ def test_an_early_boot_failure_ends_the_wait_at_once_and_rolls_back(aws, playboo
     url, stop = start_stub("secrets_failed")
     try:
         started = time.monotonic()
-        run = playbook("deploy", stack_name="early", **dict(deploy_vars, health_check_url=url, health_check_timeout=900))
+        run = playbook("deploy", stack_name="early", **dict(deploy_vars, health_check_connect_to=connect_to(url), health_check_timeout=900))
         elapsed = time.monotonic() - started
     finally:
         stop()
@@ -155,4 +155,6 @@ def test_an_early_boot_failure_ends_the_wait_at_once_and_rolls_back(aws, playboo
     assert elapsed < 450, elapsed
     state = assert_rolled_back(aws, state_dir, "early", run)
     assert (state["failure"]["error_code"], state["failure"]["critical"]) == ("BootFailed", True)
-    assert "secrets" in state["failure"]["error_message"] and "cannot read" in run.output
+    assert "stage secrets (secrets_failed)" in state["failure"]["error_message"]
+    # The boot log is not public any more: the message says where to read it.
+    assert "sudo tail -n 50 /var/log/geusemaker-boot.log" in state["failure"]["error_message"]

@@ -177,11 +177,11 @@ def test_reused_vpc_is_recorded_and_untouched(aws, playbook, deploy_vars, state_
 
 
 def test_failing_health_check_is_degraded_not_torn_down(aws, proxy, playbook, deploy_vars, state_dir):
-    from tests.support.health_stub import start_stub
+    from tests.support.health_stub import connect_to, start_stub
 
     url, stop = start_stub("unhealthy")
     try:
-        run = playbook("deploy", stack_name="sick", **dict(deploy_vars, health_check_url=url, health_check_timeout=3))
+        run = playbook("deploy", stack_name="sick", **dict(deploy_vars, health_check_connect_to=connect_to(url), health_check_timeout=3))
     finally:
         stop()
     assert run.rc == 0, run.output[-4000:]
@@ -198,7 +198,7 @@ def test_failing_health_check_is_degraded_not_torn_down(aws, proxy, playbook, de
     proxy.clear()
     url, stop = start_stub("healthy")
     try:
-        checked = playbook("check", stack_name="sick", health_check_url=url, health_check_timeout=10)
+        checked = playbook("check", stack_name="sick", health_check_connect_to=connect_to(url), health_check_timeout=10)
     finally:
         stop()
     assert checked.rc == 0, checked.output[-3000:]

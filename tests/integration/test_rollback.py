@@ -9,7 +9,7 @@ import pytest
 from tests.integration.conftest import UserNetwork, assert_rolled_back, load_state
 from tests.support import consistency
 from tests.support.fault_proxy import Rule
-from tests.support.health_stub import start_stub
+from tests.support.health_stub import connect_to, start_stub
 
 # Everything but the data volume, which is created once the instance runs.
 BEFORE_VOLUME = {"vpc", "subnet", "internet_gateway", "route_table", "security_group", "file_system", "mount_target",
@@ -55,7 +55,7 @@ def inject(proxy, fault, deploy_vars):
     """Add the case's rules, or point the health check at a stub in the given mode. Returns (vars, stop)."""
     if isinstance(fault, str):
         url, stop = start_stub(fault)
-        return dict(deploy_vars, health_check_url=url), stop
+        return dict(deploy_vars, health_check_connect_to=connect_to(url)), stop
     for rule in fault():
         proxy.add(rule)
     return dict(deploy_vars, instance_timeout=6), (lambda: None)
@@ -133,7 +133,7 @@ def test_slow_dependency_release_is_waited_out(aws, proxy, playbook, deploy_vars
     proxy.add(Rule("DeleteFileSystem", error="FileSystemInUse", status=409, after="DeleteMountTarget", for_seconds=6))
     url, stop = start_stub("efs_failed")
     try:
-        run = playbook("deploy", stack_name="slow", **dict(deploy_vars, health_check_url=url))
+        run = playbook("deploy", stack_name="slow", **dict(deploy_vars, health_check_connect_to=connect_to(url)))
     finally:
         stop()
     assert run.rc != 0
@@ -154,7 +154,7 @@ def test_refusal_that_never_clears_ends_rollback_failed_in_time(aws, proxy, play
     url, stop = start_stub("efs_failed")
     started = time.monotonic()
     try:
-        run = playbook("deploy", stack_name="stuck", **dict(deploy_vars, health_check_url=url, rollback_timeout=8))
+        run = playbook("deploy", stack_name="stuck", **dict(deploy_vars, health_check_connect_to=connect_to(url), rollback_timeout=8))
     finally:
         stop()
     assert run.rc != 0

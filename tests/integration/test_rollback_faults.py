@@ -12,7 +12,7 @@ import pytest
 
 from tests.integration.conftest import assert_rolled_back, load_state
 from tests.support.fault_proxy import Rule
-from tests.support.health_stub import start_stub
+from tests.support.health_stub import connect_to, start_stub
 
 # Every mutating call a rollback of the whole stack makes, by service (the first test keeps this complete).
 TEARDOWN_CALLS = {
@@ -51,7 +51,7 @@ SAMPLE = {"throttled-then-5xx-iam", "never-file-system"}
 @pytest.fixture
 def efs_failing_vars(deploy_vars):
     url, stop = start_stub("efs_failed")
-    yield dict(deploy_vars, health_check_url=url)
+    yield dict(deploy_vars, health_check_connect_to=connect_to(url))
     stop()
 
 

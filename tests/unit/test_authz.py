@@ -296,3 +296,18 @@ def test_the_committed_policies_load():
     load_policy(DEPLOYER_POLICY)
     with open(STATE_BUCKET_POLICY) as handle:
         load_policy(json.load(handle), "bucket", resource_policy=True)
+
+
+def test_a_conditional_state_write_carries_its_condition_keys():
+    def put(headers):
+        call = Call("s3", "PutObject", "PUT", "/bucket/stacks/demo.json", "", FakeFacts(), headers)
+        call.index, call.status = 7, 200
+        [request] = model_call(call, Reference(), ACCOUNT, "us-east-1")
+        return request
+
+    assert put({"If-Match": '"0123abcd"'}).keys == {"s3:if-match": "ETAG"}  # the ETag changes at every write
+    assert put({"if-none-match": "*"}).keys == {"s3:if-none-match": "*"}
+    assert put({}).keys == {}
+    get = Call("s3", "GetObject", "GET", "/bucket/stacks/demo.json", "", FakeFacts(), {"If-Match": '"x"'})
+    get.index, get.status = 8, 200
+    assert model_call(get, Reference(), ACCOUNT, "us-east-1")[0].keys == {}

@@ -37,7 +37,6 @@ CONTRACT_VARS = {
     "instance_type", "use_spot", "allowed_cidrs", "ssh_cidrs", "health_check_timeout", "keep_data",
     "destroy_job_template",
 }
-STATE_LOCATION = {"aws_region", "state_bucket", "state_prefix"}
 JOB_TEMPLATES = {
     "GeuseMaker deploy": "playbooks/deploy.yml",
     "GeuseMaker destroy": "playbooks/destroy.yml",
@@ -429,15 +428,38 @@ def test_surveys_follow_awx_survey_rules_and_the_playbook_contract(config):
         assert template.get("survey_enabled") is True, name
         assert survey_problems(template["survey_spec"]) == [], name
         assert survey_variables(template) <= CONTRACT_VARS, (name, survey_variables(template) - CONTRACT_VARS)
-        assert STATE_LOCATION <= required_variables(template), name
+        assert "aws_region" in required_variables(template), name
+        # The state location is the admin's, in the template's own variables; a launcher never chooses it.
+        assert not survey_variables(template) & {"state_bucket", "state_prefix"}, name
         if name != "GeuseMaker list":
             assert "stack_name" in required_variables(template), name
     stack_name = next(i for i in found["GeuseMaker deploy"]["survey_spec"]["spec"] if i["variable"] == "stack_name")
     assert (stack_name["type"], stack_name["min"], stack_name["max"]) == ("text", 3, 32)
     assert "keep_data" in survey_variables(found["GeuseMaker destroy"])
     assert "rollback" in survey_variables(found["GeuseMaker deploy"])
-    bucket = next(i for i in found["GeuseMaker list"]["survey_spec"]["spec"] if i["variable"] == "state_bucket")
-    assert bucket["default"] == SAMPLE_VARS["geusemaker_state_bucket"]
+    for name in ("GeuseMaker deploy", WORKFLOW):
+        cidrs = {i["variable"]: i for i in found[name]["survey_spec"]["spec"]}
+        assert cidrs["allowed_cidrs"]["type"] == cidrs["ssh_cidrs"]["type"] == "textarea", name
+        assert cidrs["allowed_cidrs"]["required"] is True, name
+
+
+def launch_templates(tasks):
+    return {args["name"]: args for _unused, module, args in tasks
+            if module in ("awx.awx.job_template", "awx.awx.workflow_job_template")}
+
+
+def test_no_template_takes_free_variables_at_launch(config):
+    """A user who may only launch gives survey answers and nothing else: no connection or role variable, no
+    ami_id, key_name or force_unlock, and no state location of their own."""
+    _unused, _unused, tasks = config
+    templates = launch_templates(tasks)
+    assert set(templates) >= set(JOB_TEMPLATES) | {WORKFLOW}
+    free = sorted(name for name, args in templates.items() if args.get("ask_variables_on_launch") is not False)
+    assert free == [], "templates that take any variable at launch: {0}".format(free)
+    for name, args in templates.items():
+        extra = args["extra_vars"]
+        assert extra["state_bucket"] == SAMPLE_VARS["geusemaker_state_bucket"], name
+        assert extra["state_prefix"] == "geusemaker/stacks/", name
 
 
 def test_the_survey_check_catches_what_awx_refuses():
@@ -532,9 +554,14 @@ def workflow_problems(workflow, templates):
                 problems.append(case + ": the workflow does not end on its failing node")
             elif destroy_outcomes[0] == "failed" and "playbooks/workflow_wait.yml" not in ran[2:]:
                 problems.append(case + ": no wait for the killed run's lock before the second destroy")
-    # the destroys learn the stack and its state location from the workflow's survey, not from artifacts
-    if not {"stack_name"} | STATE_LOCATION <= required_variables(workflow):
-        problems.append("the workflow's survey does not require the stack name and state location")
+    # the destroys learn the stack from the workflow's survey, not from artifacts, and the state location from the
+    # admin's variables
+    if not {"stack_name", "aws_region"} <= required_variables(workflow):
+        problems.append("the workflow's survey does not require the stack name and region")
+    for name in (WORKFLOW, "GeuseMaker destroy"):
+        args = workflow if name == WORKFLOW else templates[name]
+        if not {"state_bucket", "state_prefix"} <= set(args.get("extra_vars") or {}):
+            problems.append("{0} does not carry the admin's state location".format(name))
     missing = required_variables(templates["GeuseMaker destroy"]) - {"keep_data"} - survey_variables(workflow)
     if missing:
         problems.append("destroy needs {0}, which the workflow's survey does not ask".format(sorted(missing)))
@@ -571,6 +598,7 @@ def test_the_workflow_check_catches_broken_graphs(config):
             success_nodes=[{"identifier": "fialed"}]),
         "stack name only from artifacts": lambda w: w["survey_spec"].update(
             spec=[q for q in w["survey_spec"]["spec"] if q["variable"] != "stack_name"]),
+        "state location left to the launcher": lambda w: w["extra_vars"].pop("state_bucket"),
     }
     for label, mutate in broken.items():
         workflow, templates = workflow_and_templates(config[2])
@@ -809,3 +837,38 @@ def test_the_documented_bucket_policy_grants_only_what_the_state_needs():
     for name in ("GeuseMaker deploy", "GeuseMaker destroy", "GeuseMaker list", "GeuseMaker check", WORKFLOW):
         assert name in text, name
     assert "docs/iam/deployer-policy.json" in text
+
+
+def test_the_bucket_policy_refuses_other_principals_and_unconditional_state_writes():
+    """Evaluated as AWS would (tests/support/authz): the deployer's conditional writes pass; a blind overwrite of a
+    state document or lock, and any call by someone else of the account, are refused by the policy's Deny."""
+    from tests.support.authz.calls import Request, Target
+    from tests.support.authz.check import ALLOW_EVERYTHING, decisions, load_policy
+    from tests.support.authz.principals import deployer, load_calls, as_requests
+    from tests.support.authz.reference import Reference
+
+    reference = Reference()
+    bucket, prefix = "state-bucket", "stacks/"
+    principal = deployer(state_bucket=bucket, state_prefix=prefix)
+
+    def decided(action, key, keys=None, who=principal):
+        target = Target("object" if key else "bucket", "arn:aws:s3:::{0}{1}".format(bucket, "/" + key if key else ""))
+        [(_unused, decision)] = decisions(Request(action, [target], keys or {}), who, reference)
+        return decision
+
+    assert decided("s3:PutObject", prefix + "demo.json", {"s3:if-match": "ETAG"}).allowed
+    assert decided("s3:PutObject", prefix + "demo.lock", {"s3:if-none-match": "*"}).allowed
+    assert decided("s3:PutObject", prefix + "demo.recovery.md").allowed
+    for key in ("demo.json", "demo.lock"):
+        refused = decided("s3:PutObject", prefix + key)
+        assert refused.effect == "deny" and "DenyUnconditionalStateWrites" in str(refused.deciding), refused.explain()
+    someone = copy.copy(principal)
+    someone.identity = [load_policy(ALLOW_EVERYTHING, "administrator")]
+    someone.arn = "arn:aws:iam::123456789012:user/someone-else"
+    for action, key in (("s3:GetObject", prefix + "demo.json"), ("s3:ListBucket", ""),
+                        ("s3:PutObject", prefix + "demo.json")):
+        refused = decided(action, key, {"s3:if-match": "ETAG"} if action == "s3:PutObject" else None, someone)
+        assert refused.effect == "deny" and "DenyEveryOtherPrincipal" in str(refused.deciding), (action, refused.explain())
+    # Every write of the recorded AWX run's state and locks was conditional.
+    writes = [r for r in as_requests(load_calls("awx")) if r.action == "s3:PutObject"]
+    assert writes and all(r.keys for r in writes if r.targets[0].arn.endswith((".json", ".lock"))), writes

@@ -7,6 +7,8 @@ files it wrote, and the calls it made (tests/support/boot_stubs, calls.log).
 
 import json
 import os
+import ssl
+import stat
 import re
 import subprocess
 
@@ -19,6 +21,9 @@ pytestmark = pytest.mark.skipif(can_run() is not None, reason=str(can_run()))
 
 STAGES = ["boot", "install", "volume", "efs", "secrets", "services", "owner", "proxy", "services_started"]
 SERVICES = ["n8n", "ollama", "qdrant", "crawl4ai", "postgres"]
+TLS_KEY_TAG_ARG = "Key=geusemaker:tls-spki-sha256,Value="
+with open(os.path.join(os.path.dirname(__file__), "..", "..", "roles", "services", "defaults", "main.yml")) as _defaults:
+    CRAWL4AI = yaml.safe_load(_defaults)["services_crawl4ai_image"]
 
 
 @pytest.fixture(scope="module")
@@ -73,14 +78,20 @@ def test_first_boot_publishes_every_stage_and_ends_running(stack, user_data):
     log = instance.log()
     assert stages_in_log(log) == STAGES
     status = instance.status()
-    assert status["schema"] == 2 and status["stage"] == "running"
+    assert status["schema"] == 3 and status["stage"] == "running"
     assert status["services"] == {name: "running" for name in SERVICES}
-    assert status["volume"]["state"] == "mounted"
-    assert re.match(r"/dev/nvme1n1 \(formatted ext4, UUID=[0-9a-f-]{36}\) on /mnt/data$", status["volume"]["detail"])
-    assert status["efs"] == {"state": "mounted", "detail": "fs-0123456789abcdef0 on /mnt/efs"}
+    assert status["volume"] == {"state": "mounted", "detail": "mounted on /mnt/data (formatted ext4)"}
+    assert status["efs"] == {"state": "mounted", "detail": "mounted on /mnt/efs"}
     assert status["boot_count"] == 1 and status["boot_id"] == open(os.path.join(instance.root, "boot_id")).read().strip()
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", status["updated_at"])
-    assert status["log_tail"] == log.splitlines()[-20:] and status["log_tail"][-1].endswith("stage services_started")
+    # The public document names no resource and no person; the log, which does, is root's alone.
+    uuid = re.search(r"^UUID=(\S+)$", stack.read("volume/fs"), re.M).group(1)
+    public = instance.read("/opt/geusemaker/www/geusemaker/status.json")
+    assert "log_tail" not in status and log.splitlines()[-1].endswith("stage services_started")
+    for private in ("fs-0123456789abcdef0", uuid, "owner@geusemaker.local", "nvme1n1"):
+        assert private not in public, private
+    assert "owner@geusemaker.local" in log
+    assert stat.S_IMODE(os.stat(instance.file("/var/log/geusemaker-boot.log")).st_mode) == 0o600
     assert_no_secret_anywhere(stack, instance, user_data)
 
 
@@ -91,7 +102,7 @@ def test_volume_formatted_once_mounted_by_uuid_and_efs_with_tls_and_iam(stack, u
     uuid = re.search(r"^UUID=(\S+)$", stack.read("volume/fs"), re.M).group(1)
     fstab = instance.read("/etc/fstab").splitlines()
     assert fstab[0] == "UUID=0a1b2c3d / ext4 defaults 1 1"  # the AMI's own lines stay
-    assert "UUID={0} /mnt/data ext4 defaults,nofail,x-systemd.device-timeout=120s 0 2".format(uuid) in fstab
+    assert "UUID={0} /mnt/data ext4 defaults,nofail,nosuid,nodev,x-systemd.device-timeout=120s 0 2".format(uuid) in fstab
     assert "fs-0123456789abcdef0:/ /mnt/efs efs _netdev,tls,iam,nofail 0 0" in fstab
     assert ("mount", "-t efs -o tls,iam fs-0123456789abcdef0:/ /mnt/efs", "") in stack.calls("mount")
     # PostgreSQL, Qdrant and Ollama's models on the volume; n8n and Crawl4AI files on EFS, bound only where EFS made the
@@ -111,6 +122,10 @@ def test_volume_formatted_once_mounted_by_uuid_and_efs_with_tls_and_iam(stack, u
     }
     assert sorted(os.listdir(os.path.join(stack.dir, "volume", "content"))) == ["ollama", "postgres", "qdrant"]
     assert sorted(os.listdir(os.path.join(stack.dir, "efs"))) == ["crawl4ai", "n8n"]
+    # Crawl4AI's files are its image user's (the stub image runs as 999), closed to everyone else on the instance.
+    crawl = os.stat(os.path.join(stack.dir, "efs", "crawl4ai"))
+    assert (stat.S_IMODE(crawl.st_mode), crawl.st_uid, crawl.st_gid) == (0o750, 999, 999)
+    assert ("docker", "run --rm --entrypoint id {0} -u".format(CRAWL4AI), "") in stack.calls("docker")
 
 
 def test_each_container_gets_only_its_own_secrets_from_files(stack, user_data):
@@ -246,12 +261,12 @@ def test_waits_for_a_volume_attached_after_boot(stack, user_data):
 
 
 FAILURES = [
-    # (case, stack configuration, secrets to change, failed stage, text the log tail shows)
+    # (case, stack configuration, secrets to change, failed stage, text the boot log shows)
     ("packages", dict(fail_dnf=True), {}, "install", "failed 5 times: dnf install -y nginx openssl"),
     ("compose checksum", dict(no_compose=True), {}, "install", "does not match its pinned sha256"),
     ("no volume", dict(volume_after="never"), {}, "volume", "no data volume at /dev/sdf /dev/xvdf after 600 s"),
-    ("volume mount", dict(volume_mount_fail=True), {}, "volume", "mount /mnt/data (UUID="),
-    ("efs mount", dict(efs_fail=True), {}, "efs", "mount -t efs -o tls,iam fs-0123456789abcdef0:/ /mnt/efs failed 6 times"),
+    ("volume mount", dict(volume_mount_fail=True), {}, "volume", "mount /mnt/data (ext4) failed"),
+    ("efs mount", dict(efs_fail=True), {}, "efs", "mount -t efs -o tls,iam of the stack's file system on /mnt/efs failed"),
     ("missing secret", {}, dict(qdrant_api_key=None), "secrets", "cannot read /geusemaker/demo/qdrant_api_key"),
     ("bad qdrant key", {}, dict(qdrant_api_key="not ok; with spaces and \"quotes\""), "secrets", "qdrant_api_key must be"),
     ("image pull", dict(fail_pull=True), {}, "services", "failed 5 times: docker compose -f /opt/geusemaker/compose.yml pull"),
@@ -272,8 +287,9 @@ def test_a_failure_is_published_as_its_stage_and_stops_the_boot(stack, user_data
     status = instance.status()
     assert status["stage"] == failed + "_failed"
     assert stages_in_log(instance.log()) == STAGES[:STAGES.index(failed) + 1] + [failed + "_failed"]
-    assert any(shown in line for line in status["log_tail"]), status["log_tail"]
-    assert status["log_tail"][-1].endswith("stage {0}_failed".format(failed))
+    log = instance.log().splitlines()
+    assert any(shown in line for line in log), log[-20:]
+    assert log[-1].endswith("stage {0}_failed".format(failed))
     started = failed in ("owner", "proxy")  # the containers run; the proxy never opened
     expected = {name: "running" for name in SERVICES} if started else {name: "failed" for name in SERVICES}
     assert status["services"] == expected
@@ -314,12 +330,12 @@ def test_a_new_instance_on_the_same_data_reads_the_secrets_again_and_keeps_the_r
     assert run.returncode == 0, second.log()
     status = second.status()
     assert status["stage"] == "running" and status["boot_count"] == 1
-    assert status["volume"]["detail"] == "/dev/nvme1n1 (existing ext4 filesystem, UUID={0}) on /mnt/data".format(uuid)
+    assert status["volume"]["detail"] == "mounted on /mnt/data (existing ext4 filesystem)"
     assert stack.calls("mkfs.ext4") == []  # not formatted again
     assert open(os.path.join(stack.dir, "volume", "content", "postgres", "PG_VERSION")).read() == "16\n"
     assert not any(args.endswith("/rest/owner/setup") for _unused, args, _unused in stack.calls("curl"))  # not created again
     assert "n8n owner exists already; not created again" in second.log()
-    read = [re.search(r"--name (\S+)", args).group(1) for _unused, args, _unused in stack.calls("aws")]
+    read = [re.search(r"--name (\S+)", args).group(1) for _unused, args, _unused in stack.calls("aws") if args.startswith("ssm ")]
     assert read == ["/geusemaker/demo/" + name for name in SECRET_NAMES]  # every secret read again
     hashed = second.read("/etc/nginx/geusemaker/htpasswd").strip().split(":", 1)[1]
     again = subprocess.run(["openssl", "passwd", "-6", "-salt", hashed.split("$")[2], "-stdin"],
@@ -364,7 +380,7 @@ def test_efs_is_retried_at_a_later_boot_while_the_data_services_run(stack, user_
     assert retried.returncode == 0, retried.stdout + retried.stderr
     assert len(stack.calls("mount")) - before == 4 and "EFS mount attempt 3 failed; trying again in 15 s" in retried.stdout
     status = instance.status()
-    assert (status["stage"], status["efs"]) == ("running", {"state": "mounted", "detail": "fs-0123456789abcdef0 on /mnt/efs"})
+    assert (status["stage"], status["efs"]) == ("running", {"state": "mounted", "detail": "mounted on /mnt/efs"})
 
 
 def test_a_reboot_after_a_failed_boot_keeps_the_failure(stack, user_data):
@@ -430,6 +446,8 @@ def test_n8n_and_the_certificate_follow_the_public_address_at_every_boot(stack, 
     assert instance.status()["address"] == moved
     name, alt, same_key = certificate()
     assert (name, alt, same_key) == (moved, "DNS:{0}, IP Address:198.51.100.23".format(moved), key)
+    # The key the instance published at its first boot still pins the certificate signed for the new address.
+    assert published_key(stack) == served_key(instance)
     signed = os.path.getmtime(instance.file("/etc/nginx/geusemaker/tls/cert.pem"))
     assert instance.reboot().returncode == 0  # the same address: the certificate is not signed again
     assert os.path.getmtime(instance.file("/etc/nginx/geusemaker/tls/cert.pem")) == signed
@@ -463,3 +481,45 @@ def test_amazon_linux_2023_only(stack, user_data):
     assert instance.status()["stage"] == "install_failed"
     assert "Amazon Linux 2023 only, not Ubuntu 24.04 LTS" in instance.log()
     assert stack.calls("dnf") == []
+
+
+def test_an_image_name_is_data_to_the_boot_script_never_a_command(stack):
+    # The role refuses such a name before any AWS call (tasks/inputs.yml); the script does not rely on it.
+    hostile = "n8nio/n8n:1.123.48$(echo owned >/opt/geusemaker/owned)`echo owned >/opt/geusemaker/owned-too`"
+    instance, run = boot(stack, render_user_data(services_n8n_image=hostile))
+    assert run.returncode == 0, instance.log()
+    assert [path for path in instance_files(instance) if path.startswith("/opt/geusemaker/owned")] == []
+    assert yaml.safe_load(instance.read("/opt/geusemaker/compose.yml"))["services"]["n8n"]["image"] == hostile
+
+
+def published_key(stack):
+    """The value of the one tag the boot wrote on its instance (through the stub aws CLI)."""
+    [line] = stack.read("instance_tags").splitlines()
+    instance_id, tag = line.split(" ", 1)
+    assert instance_id == "i-0123456789abcdef0" and tag.startswith(TLS_KEY_TAG_ARG), line
+    return tag[len(TLS_KEY_TAG_ARG):]
+
+
+def served_key(instance):
+    """spki_sha256 of the certificate nginx serves, as the health check computes it from the TLS handshake."""
+    from ansible_collections.geusemaker.stack.plugins.module_utils.health import spki_sha256
+
+    with open(instance.file("/etc/nginx/geusemaker/tls/cert.pem")) as handle:
+        return spki_sha256(ssl.PEM_cert_to_DER_cert(handle.read()))
+
+
+def test_the_boot_publishes_its_certificate_key_on_its_own_tag_once(stack, user_data):
+    instance, run = boot(stack, user_data)
+    assert run.returncode == 0, instance.log()
+    assert re.fullmatch(r"[0-9a-f]{64}", published_key(stack)) and published_key(stack) == served_key(instance)
+    [call] = [args for _unused, args, _unused in stack.calls("aws") if args.startswith("ec2 ")]
+    assert call.startswith("ec2 create-tags --region eu-west-1 --resources i-0123456789abcdef0 --tags ")
+    assert instance.reboot().returncode == 0  # a later boot keeps its key: nothing to publish again
+    assert len(stack.read("instance_tags").splitlines()) == 1
+
+
+def test_a_key_the_instance_cannot_publish_leaves_the_services_running(stack, user_data):
+    stack.configure(fail_tag=True)
+    instance, run = boot(stack, user_data)
+    assert run.returncode == 0 and instance.status()["stage"] == "running", instance.log()
+    assert "the certificate's public key is not published" in instance.log()

@@ -15,7 +15,7 @@ def test_registry_ordering_table_and_ledger_agree():
         assert set(blockers) <= set(kinds.KINDS), resource_type
     for resource_type, kind in kinds.KINDS.items():
         assert kind.type == resource_type
-        for function in ("delete", "exists", "discover"):
+        for function in ("delete", "exists", "discover", "owned"):
             assert callable(getattr(kind.impl, function, None)), (resource_type, function)
         assert kind.gone_codes and kind.console and kind.delete_command, resource_type
     assert [kind.type for kind in kinds.KINDS.values() if kind.data] == ["file_system", "ssm_parameter", "volume"]
@@ -57,6 +57,9 @@ class Widgets:
     def discover(self, clients, stack_name, region):
         return [{"id": "w-orphan", "key": "widget-orphan"}] if ("widget", "w-orphan") in self.cloud else []
 
+    def owned(self, clients, entry, stack_name, region):
+        return True if ("widget", entry["id"]) in self.cloud else None
+
 
 class Instances:
     """An instance takes one more look to be gone after its delete, as terminating instances do."""
@@ -77,6 +80,9 @@ class Instances:
 
     def discover(self, clients, stack_name, region):
         return []
+
+    def owned(self, clients, entry, stack_name, region):
+        return True if ("instance", entry["id"]) in self.cloud else None
 
 
 class Nothing:

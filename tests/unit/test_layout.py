@@ -20,3 +20,31 @@ def test_no_playbook_role_or_plugin_builds_a_state_path():
                     found += ["{0}: {1}".format(os.path.relpath(path, ROOT), line.strip())
                               for line in handle if pattern.search(line)]
     assert found == []
+
+
+def test_amazon_aws_boto3_and_botocore_are_bounded_to_the_tested_major_version():
+    import yaml
+
+    def load(path):
+        with open(os.path.join(ROOT, path)) as handle:
+            return handle.read()
+
+    def bounded(spec, major):
+        return bool(re.search(r"<\s*{0}(\.0)*\b".format(major + 1), spec)) or bool(re.fullmatch(r"{0}\.\d+\.\d+".format(major), spec))
+
+    tested = {"amazon.aws": 10, "boto3": 1, "botocore": 1}
+    specs = {
+        "galaxy.yml amazon.aws": (yaml.safe_load(load("galaxy.yml"))["dependencies"]["amazon.aws"], "amazon.aws"),
+        "collections/requirements.yml amazon.aws": (next(c["version"] for c in yaml.safe_load(load("collections/requirements.yml"))["collections"]
+                                                         if c["name"] == "amazon.aws"), "amazon.aws"),
+        "execution-environment.yml amazon.aws": (next(
+            c["version"] for c in yaml.safe_load(load("execution-environment.yml"))["dependencies"]["galaxy"]["collections"]
+            if c["name"] == "amazon.aws"), "amazon.aws"),
+    }
+    for line in load("requirements.txt").splitlines():
+        name = re.match(r"^(boto3|botocore)\b(.*)$", line.strip())
+        if name:
+            specs["requirements.txt " + name.group(1)] = (name.group(2), name.group(1))
+    assert sorted(specs) == ["collections/requirements.yml amazon.aws", "execution-environment.yml amazon.aws",
+                             "galaxy.yml amazon.aws", "requirements.txt boto3", "requirements.txt botocore"]
+    assert [where for where, (spec, package) in specs.items() if not bounded(str(spec), tested[package])] == []

@@ -12,6 +12,7 @@ import re
 import pytest
 
 from ansible_collections.geusemaker.stack.plugins.module_utils import file_system, iam_role, ssm_parameter
+from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import STACK_TAG, TLS_KEY_TAG
 from tests.support.authz.calls import Request, Target
 from tests.support.authz.check import Principal, decisions, load_policy
 from tests.support.authz.reference import Reference
@@ -137,6 +138,10 @@ def boot_requests(stack_name, file_system_arn, from_instance=True, secure=True):
             "#3 mount"))
     for action in iam_role.SESSION_MANAGER_ACTIONS:
         requests.append(Request(action, [Target("", "*")], dict(keys), "#4 session manager"))
+    with open(TEMPLATE) as handle:
+        assert 'aws ec2 create-tags --region "$REGION" --resources "$iid" --tags "Key=geusemaker:tls-spki-sha256,' in handle.read()
+    requests.append(Request("ec2:CreateTags", [Target("instance", INSTANCE, request_tags={TLS_KEY_TAG: "ab" * 32},
+                                                      resource_tags={STACK_TAG: stack_name})], dict(keys), "#5 publish key"))
     return requests
 
 
@@ -171,6 +176,11 @@ def test_the_instance_role_may_make_every_call_of_the_boot_script_and_no_other_s
     assert len(refused(foreign, principal)) == len(foreign)
     decrypt_other = [r for r in boot_requests("other-stack", file_system_arn) if r.action == "kms:Decrypt"]
     assert len(refused(decrypt_other, principal)) == len(decrypt_other)
+    # The one tag it may write, on its stack's instances: no other tag (its ownership mark least of all), nowhere else.
+    [publish] = [r for r in boot_requests("unit", file_system_arn) if r.action == "ec2:CreateTags"]
+    for tags in ({STACK_TAG: "unit"}, {TLS_KEY_TAG: "ab" * 32, "Name": "x"}):
+        publish.targets[0].request_tags = tags
+        assert len(refused([publish], principal)) == 1, tags
 
 
 def test_the_boundary_keeps_the_role_useless_outside_an_instance_and_the_file_system_refuses_plain_nfs(role):

@@ -84,13 +84,14 @@ def test_every_service_path_needs_its_credential(booted):
 def test_n8n_keeps_its_own_login_and_its_webhooks_stay_public(booted):
     _unused, instance = booted
     paths = ["/", "/rest/login"] + PUBLIC_N8N
-    answers = probe(instance, [{"path": p} for p in paths] + [{"path": "/rest/owner/setup", "method": "POST"}])
+    setup = ["/rest/owner/setup", "/REST/Owner/Setup", "/rest/owner/setup/", "//rest//owner/setup", "/rest/owner/%73etup"]
+    answers = probe(instance, [{"path": p} for p in paths] + [{"path": p, "method": "POST"} for p in setup])
     for path, answer in zip(paths, answers):
         assert answer["status"] == 200 and answer["upstream"]["service"] == "n8n", (path, answer)
         assert answer["upstream"]["path"] == path
         assert answer["upstream"]["headers"]["x-forwarded-proto"] == "https"
-    # The owner exists; nobody claims the instance again through the proxy.
-    assert answers[-1]["status"] == 403 and answers[-1]["upstream"] is None
+    # The owner exists; nobody claims the instance again through the proxy, however the path is spelled.
+    assert [(a["status"], a["upstream"]) for a in answers[len(paths):]] == [(403, None)] * len(setup)
 
 
 def test_the_status_document_is_public_and_carries_no_secret(booted):
@@ -98,8 +99,11 @@ def test_the_status_document_is_public_and_carries_no_secret(booted):
     [answer] = probe(instance, [{"path": "/geusemaker/status.json"}])
     assert answer["status"] == 200 and answer["upstream"] is None
     document = json.loads(answer["body"])
-    assert document["schema"] == 2 and document["stage"] == "running"
+    assert document["schema"] == 3 and document["stage"] == "running"
     assert not [name for name, value in stack.secrets.items() if value in answer["body"]]
+    # Nor what names the stack's resources or its owner: no log, no file system id, no email.
+    assert "log_tail" not in document
+    assert not [text for text in ("fs-0123456789abcdef0", "owner@geusemaker.local", "UUID=") if text in answer["body"]]
 
 
 def test_until_the_owner_exists_nothing_but_the_status_document_answers(tmp_path):

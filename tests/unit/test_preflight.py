@@ -6,7 +6,7 @@ import pytest
 
 from ansible_collections.geusemaker.stack.plugins.module_utils import preflight
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import stack_name_problem
-from tests.support.aws_calls import always, answer_in_turn, client_error, on_call
+from tests.support.aws_calls import after_call, always, answer_in_turn, client_error, on_call
 from tests.unit.conftest import make_clients
 
 GOOD = dict(stack_name="unit", vpc_cidr="10.42.0.0/16", rollback_timeout=900, instance_timeout=600, health_check_timeout=900, az_count=2,
@@ -232,7 +232,7 @@ def test_an_image_for_another_architecture_is_refused(clients):
 def test_the_root_volume_follows_a_larger_snapshot_and_a_smaller_size_is_refused(clients):
     ami_id = image(clients)
     answer_in_turn(clients.ec2, "DescribeImages", [{"Images": [{
-        "ImageId": ami_id, "Architecture": "x86_64", "RootDeviceName": "/dev/xvda",
+        "ImageId": ami_id, "OwnerId": "801119661308", "ImageOwnerAlias": "amazon", "Architecture": "x86_64", "RootDeviceName": "/dev/xvda",
         "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": 120}}]}]}])
     facts, problems, warned = account(clients, ami_id=ami_id)
     assert problems == [] and facts["root_volume_size"] == 150 and not any("root_volume_size" in w for w in warned)
@@ -250,7 +250,7 @@ def test_the_root_volume_follows_a_larger_snapshot_and_a_smaller_size_is_refused
 def test_the_root_volume_leaves_room_for_the_container_images(clients, snapshot, chosen, size, warning):
     ami_id = image(clients)
     answer_in_turn(clients.ec2, "DescribeImages", [{"Images": [{
-        "ImageId": ami_id, "Architecture": "x86_64", "RootDeviceName": "/dev/xvda",
+        "ImageId": ami_id, "OwnerId": "801119661308", "ImageOwnerAlias": "amazon", "Architecture": "x86_64", "RootDeviceName": "/dev/xvda",
         "BlockDeviceMappings": [{"DeviceName": "/dev/xvda", "Ebs": {"VolumeSize": snapshot}}]}]}])
     facts, problems, warned = account(clients, ami_id=ami_id, root_volume_size=chosen)
     assert problems == [] and facts["root_volume_size"] == size
@@ -326,6 +326,23 @@ def test_a_reused_group_without_nfs_from_itself_is_refused_with_the_fix(clients)
     assert account(clients, vpc_id=vpc_id, subnet_ids=subnets, security_group_id=group)[1] == []
 
 
+def test_a_reused_group_open_to_the_internet_is_used_as_it_is_with_a_warning(clients):
+    ec2 = clients.ec2
+    vpc_id = users_vpc(ec2)
+    subnets = public_subnets(ec2, vpc_id)
+    group = ec2.create_security_group(GroupName="users", Description="the user's", VpcId=vpc_id)["GroupId"]
+    ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[
+        {"IpProtocol": "tcp", "FromPort": 2049, "ToPort": 2049, "UserIdGroupPairs": [{"GroupId": group}]},
+        {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+        {"IpProtocol": "tcp", "FromPort": 8000, "ToPort": 8999, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]},
+        {"IpProtocol": "-1", "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}])
+    _facts, problems, warned = account(clients, vpc_id=vpc_id, subnet_ids=subnets, security_group_id=group)
+    assert problems == []
+    assert [w for w in warned if group in w] == [
+        "security_group_id {0} lets anyone on the internet in on tcp 22, all; the stack's instance gets this group as "
+        "it is (the collection never changes a group you bring)".format(group)]
+
+
 def test_local_zones_are_left_out_of_the_stacks_zones(clients):
     """An opted-in Local Zone is listed by the offerings and sorts first; EFS has no mount targets there."""
     offered = [{"Location": zone, "LocationType": "availability-zone", "InstanceType": "t3.medium"}
@@ -351,7 +368,7 @@ def test_a_gpu_type_that_is_not_nvidias_is_refused(clients):
 
 def test_a_kept_data_volume_pins_the_zone_and_must_be_offered_there(clients):
     ec2 = clients.ec2
-    ec2.create_volume(AvailabilityZone="us-east-1c", Size=100, TagSpecifications=[{"ResourceType": "volume", "Tags": [
+    ec2.create_volume(AvailabilityZone="us-east-1c", Size=100, Encrypted=True, TagSpecifications=[{"ResourceType": "volume", "Tags": [
         {"Key": "geusemaker:stack", "Value": "unit"}, {"Key": "geusemaker:key", "Value": "data"}]}])
     facts, problems, _warned = account(clients)
     assert problems == [] and facts["data_zone"] == "us-east-1c" and facts["availability_zones"][0] == "us-east-1c"
@@ -360,6 +377,49 @@ def test_a_kept_data_volume_pins_the_zone_and_must_be_offered_there(clients):
     _unused, problems, _warned = account(clients)
     assert problems == ["the stack's data volume is in us-east-1c, but t3.medium is not offered there; the instance must go "
                         "where its volume is: choose an instance_type offered there, or destroy the stack without keep_data"]
+
+
+def test_an_unencrypted_data_volume_tagged_for_the_stack_is_refused(clients):
+    # Tagged by hand, or kept from a deploy of an older collection: the databases would land on it unencrypted.
+    volume_id = clients.ec2.create_volume(AvailabilityZone="us-east-1a", Size=100, Encrypted=False, TagSpecifications=[
+        {"ResourceType": "volume", "Tags": [{"Key": "geusemaker:stack", "Value": "unit"},
+                                            {"Key": "geusemaker:key", "Value": "data"}]}])["VolumeId"]
+    _unused, problems, _warned = account(clients)
+    assert [p for p in problems if volume_id in p] == [
+        "data volume {0}, tagged for this stack, is not encrypted; the stack keeps its databases only on an encrypted "
+        "volume. Make an encrypted copy (aws ec2 copy-snapshot --encrypted, then create-volume from it, tagged like "
+        "this one), then remove this one's geusemaker:stack tag".format(volume_id)]
+
+
+def owned_by(clients, owner_id, alias=None):
+    """Every image the account describes looks published by ``owner_id`` (with ``alias``, or none)."""
+    def change(params, parsed):
+        for item in parsed["Images"]:
+            item["OwnerId"] = owner_id
+            item.pop("ImageOwnerAlias", None)
+            if alias:
+                item["ImageOwnerAlias"] = alias
+
+    after_call(clients.ec2, "DescribeImages", change)
+
+
+def test_an_image_of_an_owner_outside_the_allow_list_is_refused(clients):
+    ami_id = image(clients)
+    owned_by(clients, "999988887777")  # anyone can publish a public image
+    _unused, problems, _warned = account(clients, ami_id=ami_id)
+    assert problems == [
+        "ami_id {0} belongs to account 999988887777, which is not in ami_owners (amazon, self): the instance would run "
+        "it as root with the stack's role. Use an image of Amazon or of this account, or add its owner to ami_owners "
+        "if you trust it".format(ami_id)]
+    assert account(clients, ami_id=ami_id, ami_owners=["amazon", "999988887777"])[1] == []
+
+
+def test_images_of_amazon_and_of_the_account_itself_are_allowed_by_default(clients):
+    ami_id = image(clients)
+    assert account(clients, ami_id=ami_id)[1] == []  # the emulator's images are Amazon's
+    owned_by(clients, "123456789012")
+    assert account(clients, ami_id=ami_id)[1] == []
+    assert account(clients, ami_id=ami_id, ami_owners=["amazon"])[1] != []
 
 
 def test_the_default_image_follows_the_architecture(clients):

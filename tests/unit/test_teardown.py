@@ -79,8 +79,9 @@ class FakeCloud:
     retries and finishes, so the tests assert on ``held`` too.
     """
 
-    def __init__(self, ids_by_type, release_delay=0.0, refuse_forever=(), linger=None):
+    def __init__(self, ids_by_type, release_delay=0.0, refuse_forever=(), linger=None, foreign=()):
         self.present = {(t, i) for t, ids in ids_by_type.items() for i in ids}
+        self.foreign = set(foreign)  # ids whose own marks name another stack
         self.deleting = {}
         self.calls = []
         self.started = {}
@@ -168,6 +169,13 @@ class FakeCloud:
             @staticmethod
             def discover(clients, stack_name, region):
                 return []
+
+            @staticmethod
+            def owned(clients, entry, stack_name, region):
+                with cloud.guard:
+                    if (resource_type, entry["id"]) not in cloud.present:
+                        return None
+                    return entry["id"] not in cloud.foreign
 
         return Kind
 
@@ -399,6 +407,19 @@ def test_a_notfound_to_the_delete_of_an_orphan_just_found_is_asked_again(ledger,
     assert left == [] and cloud.alive() == set() and [e["id"] for e in done] == ["i-1"]
     outcomes = [(e["outcome"], e.get("error_code")) for e in ledger.document["events"] if e["action"] == "delete"]
     assert outcomes[:3] == [("retry", "InvalidInstanceID.NotFound")] * 2 + [("requested", None)]
+
+
+def test_a_resource_whose_marks_name_another_stack_is_never_deleted(ledger, monkeypatch):
+    # The state named another stack's VPC (and so its subnet waits on it): refused and left, the rest deleted.
+    cloud = fill(ledger, {"vpc": ["vpc-other"], "subnet": ["subnet-1"], "ssm_parameter": ["/p"]}, monkeypatch,
+                 foreign={"vpc-other"})
+    done, left = run_teardown(ledger, cloud, timeout=5, poll=0.01)
+    assert sorted(e["id"] for e in done) == ["/p", "subnet-1"] and [e["id"] for e in left] == ["vpc-other"]
+    assert ("vpc", "vpc-other") in cloud.present
+    assert not [c for c in cloud.calls if "vpc-other" in str(c)]
+    refusal = [e for e in ledger.document["events"] if e["id"] == "vpc-other" and e["action"] == "delete"]
+    assert [(e["outcome"], e.get("error_code")) for e in refusal] == [("refused", "NotOwned")]
+    assert ledger.find("vpc", "vpc-other")["status"] == "not_owned"  # no longer the stack's: no report offers to delete it
 
 
 def test_a_notfound_that_lasts_is_believed_at_the_deadline(ledger, monkeypatch):

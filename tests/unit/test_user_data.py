@@ -58,7 +58,7 @@ def test_status_document_matches_the_health_check(script):
     from ansible_collections.geusemaker.stack.plugins.module_utils import health
 
     assert health.STATUS_PATH in script
-    assert '{"schema": 2, "stage": "%s", "boot_id": "%s", "boot_count": %d, "address": "%s", "gpu": "%s", ' \
+    assert '{"schema": 3, "stage": "%s", "boot_id": "%s", "boot_count": %d, "address": "%s", "gpu": "%s", ' \
         '"volume": {"state": "%s", "detail": "%s"}, "efs": {"state": "%s", "detail": "%s"}, "services": {' in script
     for state in ("mounted", "mount_failed"):
         assert "put EFS_STATE " + state in script and "put VOLUME_STATE " + state in script

@@ -41,7 +41,7 @@ def test_creates_an_encrypted_gp3_volume_in_the_zone_tagged_at_birth_and_attache
     assert {t["Key"]: t["Value"] for t in call["TagSpecifications"][0]["Tags"]}[STACK_TAG] == "unit"
     entry = store.load("unit")["resources"][0]
     assert (entry["type"], entry["id"], entry["provenance"], entry["key"]) == ("volume", volume_id, "created", "data")
-    assert volume.zone_of(stack.clients.ec2, "unit") == zone
+    assert volume.kept(stack.clients.ec2, "unit") == (zone, None)
     assert stack.changed
 
 
@@ -115,4 +115,4 @@ def test_delete_exists_discover(stack, placed, ensure):
     SESSION.client("ec2", region_name="us-east-1").detach_volume(VolumeId=volume_id, InstanceId=instance_id)
     volume.delete(stack.clients, entry)
     assert not volume.exists(stack.clients, entry)
-    assert volume.zone_of(stack.clients.ec2, "unit") is None
+    assert volume.kept(stack.clients.ec2, "unit") == (None, None)

@@ -187,8 +187,9 @@ class Facts:
 class Call:
     """One recorded call, parsed: its parameters, and what the emulator held of the resources it names."""
 
-    def __init__(self, service, operation, method, path, body, facts):
+    def __init__(self, service, operation, method, path, body, facts, headers=None):
         self.service, self.operation, self.method, self.path, self.body = service, operation, method, path, body
+        self.headers = headers or {}
         self.query = {k: v[0] for k, v in parse_qs(urlsplit(path).query).items()}
         self.params = {}
         if service in ("ec2", "iam", "sts"):
@@ -580,7 +581,17 @@ def model_s3(m):
         return
     action = {"GET": "s3:GetObject", "HEAD": "s3:GetObject", "PUT": "s3:PutObject", "DELETE": "s3:DeleteObject"}[
         call.method]
-    m.add(action, [Target("object", "arn:{0}:s3:::{1}/{2}".format(m.partition, bucket, unquote(key)))])
+    # A conditional write's headers are condition keys a bucket policy can require (s3:if-match, s3:if-none-match).
+    headers = {name.lower(): value for name, value in call.headers.items()}
+    # If-Match carries the object's ETag, new at every write: only its presence matters to a policy, so the record
+    # keeps a placeholder and stays the same from one run to the next.
+    keys = {}
+    if action == "s3:PutObject":
+        if "if-match" in headers:
+            keys["s3:if-match"] = "ETAG"
+        if "if-none-match" in headers:
+            keys["s3:if-none-match"] = headers["if-none-match"]
+    m.add(action, [Target("object", "arn:{0}:s3:::{1}/{2}".format(m.partition, bucket, unquote(key)))], keys)
 
 
 def model_call(call, reference, account, region):
@@ -627,7 +638,7 @@ class Recorder:
         with self._lock:
             self._count += 1
             index = self._count
-        parsed = Call(call.service, call.operation, call.method, call.path, call.body, self.facts)
+        parsed = Call(call.service, call.operation, call.method, call.path, call.body, self.facts, call.headers)
         parsed.index = index
         try:
             parsed.snapshot()

@@ -32,7 +32,7 @@ KNOWN_KEYS = (
     "ec2:MetadataHttpPutResponseHopLimit", "ec2:MetadataHttpEndpoint", "ec2:Encrypted", "ec2:VolumeType",
     "elasticfilesystem:CreateAction", "elasticfilesystem:Encrypted", "elasticfilesystem:AccessedViaMountTarget",
     "iam:PassedToService", "iam:PermissionsBoundary", "iam:AWSServiceName", "iam:PolicyARN",
-    "ssm:Overwrite", "ssm:Recursive", "servicequotas:service", "s3:prefix",
+    "ssm:Overwrite", "ssm:Recursive", "servicequotas:service", "s3:prefix", "s3:if-match", "s3:if-none-match",
     "kms:ViaService", "kms:EncryptionContext:PARAMETER_ARN", "ec2:SourceInstanceARN",
 )
 # Global keys: AWS fills them for any action (ec2:SourceInstanceARN whenever EC2 role credentials sign the request).
