@@ -37,17 +37,17 @@ import os
 
 from ansible.plugins.callback import CallbackBase
 
-from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import failure_record
-from ansible_collections.geusemaker.stack.plugins.module_utils.recovery import REPORTED_STATUSES, report
+from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import Ledger, LedgerError, failure_record
+from ansible_collections.geusemaker.stack.plugins.module_utils.recovery import report
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import STACK_RESULT
-from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import LockHeld, StateError, account_of, iso, open_store, utc_now
+from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import LockHeld, StateError, account_of, open_store
 
 try:
     import boto3
 except ImportError:
     boto3 = None
 
-__all__ = ["CallbackModule", "REPORTED_STATUSES"]
+__all__ = ["CallbackModule"]
 LOCK_ACTION = "geusemaker.stack.stack_lock"
 # Tasks of the rescue and always sections: their failures are not the failure being recovered from.
 BOOKKEEPING_ACTIONS = ("geusemaker.stack.stack_state", LOCK_ACTION, "geusemaker.stack.teardown",
@@ -144,20 +144,20 @@ class CallbackModule(CallbackBase):
 
     def _report(self, store, token):
         try:
-            document, version = store.load_versioned(self.stack_name, quarantine=False)
-        except StateError:
+            # A corrupt document is left where it is: it is the run's to deal with, not its report's.
+            ledger = Ledger.open(store, self.stack_name, None, lock_token=token, quarantine=False)
+        except (StateError, LedgerError):
             return
-        if not document or document.get("status") not in REPORTED_STATUSES:
+        if ledger.version is None or not ledger.needs_report():
             return
-        if not document.get("failure") and self.first_failure is not None and document["status"] != "degraded":
-            # Only the failure is added: the status stays what the run (or its cleanup) wrote.
-            document["failure"] = self.first_failure
-            document["updated_at"] = iso(utc_now())
+        if self.first_failure is not None and ledger.document["status"] != "degraded":
+            # Only the failure is added, when the run recorded none; the status stays what the run (or its cleanup)
+            # wrote, and the save is over the version read, with the run's token.
             try:
-                store.save(self.stack_name, document, token=token, version=version)
+                ledger.record_failure(self.first_failure)
             except StateError as e:
                 self._display.warning("recovery: cannot record the failure in the state file: {0}".format(e))
-        lines = report(document, store.location(self.stack_name), self.commands, self.location)
+        lines = report(ledger.document, store.location(self.stack_name), self.commands, self.location)
         try:
             path = store.save_report(self.stack_name, "\n".join(lines) + "\n")
         except StateError as e:

@@ -2,29 +2,17 @@
 # Copyright: GeuseMaker developers
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""The one table that orders teardown: which resource types must be gone before a type is deleted.
+"""Teardown order, from each kind's ``delete_after`` (kind.Kind): which resource types must be gone before a type is
+deleted.
 
-Every kind of the registry (kinds.py) has a row, even an empty one: a type without a row is an error, never
-"independent". Types that do not wait on each other are deleted at the same time. The order follows real AWS,
-which is stricter than the emulator: a terminated instance's ENI keeps its subnet and security group
-busy, a deleting mount target keeps its file system, subnet and group busy, and an internet gateway
-cannot be detached while instances hold public addresses.
+Every kind declares its ``delete_after``, even an empty one: a kind is never "independent" by omission. Types that
+do not wait on each other are deleted at the same time. The order follows real AWS, which is stricter than the
+emulator: a terminated instance's ENI keeps its subnet and security group busy, a deleting mount target keeps its
+file system, subnet and group busy, and an internet gateway cannot be detached while instances hold public
+addresses.
 """
 
-DELETE_AFTER = {
-    "instance": (),
-    "volume": ("instance",),  # attached until its instance is gone
-    "mount_target": (),
-    "ssm_parameter": (),
-    "instance_profile": ("instance",),
-    "iam_role": ("instance_profile",),
-    "file_system": ("mount_target",),
-    "security_group": ("instance", "mount_target"),
-    "subnet": ("instance", "mount_target"),
-    "internet_gateway": ("instance",),
-    "route_table": (),  # its delete disassociates the subnets first
-    "vpc": ("subnet", "security_group", "internet_gateway", "route_table"),
-}
+from ansible_collections.geusemaker.stack.plugins.module_utils.kinds import DELETE_AFTER
 
 
 def deletion_layers(types):
@@ -32,7 +20,7 @@ def deletion_layers(types):
     remaining = set(types)
     unordered = sorted(remaining - set(DELETE_AFTER))
     if unordered:
-        raise ValueError("resource type(s) {0} have no row in dependencies.DELETE_AFTER".format(", ".join(unordered)))
+        raise ValueError("resource type(s) {0} are not registered kinds; unknown to the teardown order".format(", ".join(unordered)))
     layers = []
     while remaining:
         layer = sorted(t for t in remaining if not (set(DELETE_AFTER[t]) & remaining))

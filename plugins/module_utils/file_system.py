@@ -5,13 +5,19 @@
 """EFS file system: adopt by CreationToken or create encrypted and tagged, wait until available; delete."""
 
 import json
+import sys
 import time
 
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list, boto3_tag_list_to_ansible_dict
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.aws import AWS_ERRORS, is_boto3_error_code, list_all
+from ansible_collections.geusemaker.stack.plugins.module_utils.kind import EFS_CONSOLE, Kind, register
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import STACK_TAG, efs_creation_token, is_planned
 from ansible_collections.geusemaker.stack.plugins.module_utils.polling import PollTimeout, poll_until
+
+TYPE = "file_system"
+# What AWS answers when one is already gone (the teardown and the list believe it; see kind.Kind).
+GONE_CODES = ("FileSystemNotFound",)
 
 KEY = "file-system"
 POLL_INTERVAL = 1.5
@@ -39,7 +45,7 @@ def describe(efs, file_system_id):
     """The file system, or None when it is not (yet) visible."""
     try:
         found = efs.describe_file_systems(aws_retry=True, FileSystemId=file_system_id)["FileSystems"]
-    except is_boto3_error_code("FileSystemNotFound"):
+    except is_boto3_error_code(GONE_CODES):
         return None
     return found[0] if found else None
 
@@ -76,7 +82,7 @@ def wait_available(stack, file_system_id, deadline, clock, sleep):
         if state == "error" or state in GONE_STATES:
             stack.fail(
                 "EFS file system {0} went to {1} instead of available".format(file_system_id, state),
-                resource_type="file_system", resource_id=file_system_id, error_code="FileSystemError", critical=True,
+                resource_type=TYPE, resource_id=file_system_id, error_code="FileSystemError", critical=True,
             )
         return None
 
@@ -86,10 +92,10 @@ def wait_available(stack, file_system_id, deadline, clock, sleep):
     except PollTimeout:
         stack.fail(
             "EFS file system {0} not available within the timeout".format(file_system_id),
-            resource_type="file_system", resource_id=file_system_id, error_code="Timeout", critical=True,
+            resource_type=TYPE, resource_id=file_system_id, error_code="Timeout", critical=True,
         )
     except AWS_ERRORS as e:
-        stack.fail_aws(e, "cannot check the state of EFS file system {0}".format(file_system_id), "file_system",
+        stack.fail_aws(e, "cannot check the state of EFS file system {0}".format(file_system_id), TYPE,
                        file_system_id, action="wait")
 
 
@@ -101,19 +107,19 @@ def ensure(stack, timeout=300, clock=time.monotonic, sleep=time.sleep):
     deadline = clock() + timeout
     efs = stack.clients.efs
     token = efs_creation_token(stack.stack_name, stack.region)
-    with stack.aws_call("cannot look up the EFS file system", "file_system", action="describe"):
+    with stack.aws_call("cannot look up the EFS file system", TYPE, action="describe"):
         found = find_owned(efs, stack.stack_name, stack.region)
     if found is not None:
         file_system_id = found["FileSystemId"]
-        stack.record("file_system", file_system_id, "adopted", key=KEY, creation_token=token)
+        stack.record(TYPE, file_system_id, "adopted", key=KEY, creation_token=token)
     elif stack.check_mode:
-        return stack.plan("file_system", KEY, encrypted=True), None
+        return stack.plan(TYPE, KEY, encrypted=True), None
     else:
-        with stack.aws_call("cannot create the EFS file system", "file_system"):
+        with stack.aws_call("cannot create the EFS file system", TYPE):
             found = create(efs, token, stack.tags(KEY))
         file_system_id = found["FileSystemId"]
         # This run's request made it, even when the answer came back as FileSystemAlreadyExists.
-        stack.record("file_system", file_system_id, "created", key=KEY, creation_token=token)
+        stack.record(TYPE, file_system_id, "created", key=KEY, creation_token=token)
     if found.get("LifeCycleState") != "available" and not stack.check_mode:
         found = wait_available(stack, file_system_id, deadline, clock, sleep)
     return file_system_id, found.get("FileSystemArn")
@@ -178,13 +184,13 @@ def ensure_client_policy(stack, file_system_id, file_system_arn, role_arn, clock
         return True
     efs = stack.clients.efs
     wanted = client_policy(file_system_arn, role_arn)
-    with stack.aws_call("cannot read the policy of EFS file system {0}".format(file_system_id), "file_system", file_system_id,
+    with stack.aws_call("cannot read the policy of EFS file system {0}".format(file_system_id), TYPE, file_system_id,
                         action="find"):
         if current_policy(efs, file_system_id) == wanted:
             return False
     stack.changed = True
     if not stack.check_mode:
-        with stack.aws_call("cannot set the policy of EFS file system {0}".format(file_system_id), "file_system", file_system_id,
+        with stack.aws_call("cannot set the policy of EFS file system {0}".format(file_system_id), TYPE, file_system_id,
                             action="modify"):
             put_client_policy(stack, file_system_id, wanted, clock, sleep)
     return True
@@ -221,3 +227,11 @@ def discover(clients, stack_name, region):
             seen.add(item["FileSystemId"])
             found.append({"id": item["FileSystemId"], "key": KEY, "creation_token": item.get("CreationToken")})
     return found
+
+
+KIND = register(Kind(
+    TYPE, sys.modules[__name__], GONE_CODES, EFS_CONSOLE + "{id}", "aws efs delete-file-system --region {r} --file-system-id {id}",
+    delete_after=("mount_target",),
+    busy_codes=("FileSystemInUse", "IncorrectFileSystemLifeCycleState"),
+    data=True, cost_note="billed by stored GB (about USD 0.30 per GB-month)",
+))

@@ -18,11 +18,13 @@ creating roles and writing their policies only with that boundary, and forbids l
 """
 
 import json
+import sys
 from urllib.parse import unquote
 
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list, boto3_tag_list_to_ansible_dict
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.aws import answer_or_none, is_boto3_error_code, list_all
+from ansible_collections.geusemaker.stack.plugins.module_utils.kind import Kind, register
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import (
     IAM_PATH,
     STACK_TAG,
@@ -34,6 +36,8 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import 
 )
 
 TYPE = "iam_role"
+# What AWS answers when one is already gone (the teardown and the list believe it; see kind.Kind).
+GONE_CODES = ("NoSuchEntity",)
 KEY = "role"
 ASSUME_ROLE_POLICY = {
     "Version": "2012-10-17",
@@ -114,7 +118,7 @@ def as_document(policy):
 
 def get_role(iam, name):
     """The role, or None when there is none."""
-    return answer_or_none(iam.get_role, "Role", "NoSuchEntity", RoleName=name)
+    return answer_or_none(iam.get_role, "Role", GONE_CODES, RoleName=name)
 
 
 def tags_of(role):
@@ -132,7 +136,7 @@ def inline_policy_names(iam, name):
 def current_inline_policy(iam, name):
     try:
         return as_document(iam.get_role_policy(aws_retry=True, RoleName=name, PolicyName=INLINE_POLICY_NAME)["PolicyDocument"])
-    except is_boto3_error_code("NoSuchEntity"):
+    except is_boto3_error_code("NoSuchEntity"):  # no inline policy of that name (the role is there)
         return None
 
 
@@ -275,3 +279,10 @@ owned = owned_named(get_role)
 def discover(clients, stack_name, region):
     role = find_named(clients, stack_name, region, get_role, lambda found: is_owned(tags_of(found), stack_name))
     return [{"id": role["RoleName"], "key": KEY, "arn": role["Arn"]}] if role else []
+
+
+KIND = register(Kind(
+    TYPE, sys.modules[__name__], GONE_CODES, "iam/home#/roles/details/{id}",
+    "aws iam delete-role --role-name {id}  # detach its policies and remove it from its profile first",
+    delete_after=("instance_profile",), busy_codes=("DeleteConflict",),
+))

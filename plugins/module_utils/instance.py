@@ -6,6 +6,7 @@
 
 import gzip
 import hashlib
+import sys
 import time
 
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict, boto3_tag_specifications
@@ -20,8 +21,13 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.aws import (
     wait_until,
 )
 from ansible_collections.geusemaker.stack.plugins.module_utils.ec2 import carries_marks
+from ansible_collections.geusemaker.stack.plugins.module_utils.kind import EC2_CONSOLE, Kind, register
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import KEY_TAG, is_planned, owner_filters
 from ansible_collections.geusemaker.stack.plugins.module_utils.polling import PollTimeout, poll_until
+
+TYPE = "instance"
+# What AWS answers when one is already gone (the teardown and the list believe it; see kind.Kind).
+GONE_CODES = ("InvalidInstanceID.NotFound",)
 
 USER_DATA_LIMIT = 16384
 ROOT_VOLUME_GIB = 75
@@ -91,7 +97,7 @@ def launch_generation(ledger, key):
     changes neither, so the run after it sends the same token, and AWS answers with the instance the killed run
     launched instead of launching a second one. A token AWS has seen launch an instance that is now terminated
     would get that instance back; the count moves on once it is recorded."""
-    recorded = [entry for entry in ledger.entries("instance") if entry.get("key") == key]
+    recorded = [entry for entry in ledger.entries(TYPE) if entry.get("key") == key]
     return "{0}#{1}".format(ledger.document.get("created_at") or "", len(recorded))
 
 
@@ -136,7 +142,7 @@ def conditions(ec2, ids):
     """condition() of each of ``ids``, in their order; one that EC2 no longer knows is ``gone``."""
     try:
         found = {item["InstanceId"]: item for item in instances_of(ec2.describe_instances(aws_retry=True, InstanceIds=ids))}
-    except is_boto3_error_code("InvalidInstanceID.NotFound"):
+    except is_boto3_error_code(GONE_CODES):
         found = {item["InstanceId"]: item for instance_id in ids for item in instances_of(
             ec2.describe_instances(aws_retry=True, Filters=[{"Name": "instance-id", "Values": [instance_id]}]))}
     return [condition(found[i]) if i in found else {"id": i, "state": "gone", "address": None, "spot_interrupted": False}
@@ -246,7 +252,7 @@ def converge_metadata_options(stack, item):
         return
     stack.changed = True
     if not stack.check_mode:
-        with stack.aws_call("cannot set the metadata options of {0}".format(item["InstanceId"]), "instance", item["InstanceId"],
+        with stack.aws_call("cannot set the metadata options of {0}".format(item["InstanceId"]), TYPE, item["InstanceId"],
                             action="modify"):
             stack.clients.ec2.modify_instance_metadata_options(aws_retry=True, InstanceId=item["InstanceId"], **METADATA_OPTIONS)
 
@@ -288,7 +294,7 @@ def launch(stack, key, subnet_ids, spec, device_name, deadline, clock, sleep):
     tried, last = [], None
     for market in markets:
         for subnet_id in subnet_ids:
-            with stack.aws_call("cannot launch {0} ({1} {2} in {3})".format(key, market, spec["instance_type"], subnet_id), "instance"):
+            with stack.aws_call("cannot launch {0} ({1} {2} in {3})".format(key, market, spec["instance_type"], subnet_id), TYPE):
                 try:
                     params = launch_parameters(stack, key, subnet_id, spec, device_name, market)
                     return run_one(stack, params, deadline, clock, sleep), [
@@ -301,7 +307,7 @@ def launch(stack, key, subnet_ids, spec, device_name, deadline, clock, sleep):
                         break  # a limit of the whole account for this market: the next market
     stack.fail_aws(last, "cannot launch {0} ({1}): every zone and market of the stack was refused ({2}); try again later, "
                          "or choose another instance_type or region".format(key, spec["instance_type"], "; ".join(tried)),
-                   "instance")
+                   TYPE)
 
 
 def wait_healthy(stack, ids, deadline, clock, sleep, status_checks=True):
@@ -309,7 +315,7 @@ def wait_healthy(stack, ids, deadline, clock, sleep, status_checks=True):
     returns their descriptions."""
     ec2 = stack.clients.ec2
     try:
-        with stack.aws_call("cannot check the state of instance(s) {0}".format(", ".join(ids)), "instance", ids[0], action="wait"):
+        with stack.aws_call("cannot check the state of instance(s) {0}".format(", ".join(ids)), TYPE, ids[0], action="wait"):
             running = wait_until(ec2, "instance_running", max(0, deadline - clock()), POLL_INTERVAL, clock, sleep,
                                  heartbeat=stack.heartbeat, InstanceIds=ids)
             for waiter in ("instance_status_ok", "system_status_ok") if status_checks else ():
@@ -321,12 +327,12 @@ def wait_healthy(stack, ids, deadline, clock, sleep, status_checks=True):
         reason = (item.get("StateReason") or {}).get("Message") or item.get("StateTransitionReason") or "no reason given"
         stack.fail(
             "instance {0} went to {1} while starting: {2}".format(item["InstanceId"], state, reason),
-            resource_type="instance", resource_id=item["InstanceId"], error_code="InstanceTerminated", critical=True,
+            resource_type=TYPE, resource_id=item["InstanceId"], error_code="InstanceTerminated", critical=True,
         )
     except WaitTimeout:
         stack.fail(
             "instance(s) {0} not running{1} within the timeout".format(", ".join(ids), " with status checks ok" if status_checks else ""),
-            resource_type="instance", resource_id=ids[0], error_code="Timeout", critical=True,
+            resource_type=TYPE, resource_id=ids[0], error_code="Timeout", critical=True,
         )
     return instances_of(running)
 
@@ -335,13 +341,13 @@ def subnets_in_zone(stack, subnet_ids, zone):
     """The subnets of ``subnet_ids`` in ``zone``; fails when there is none."""
     if zone is None or all(is_planned(subnet_id) for subnet_id in subnet_ids):
         return list(subnet_ids)
-    with stack.aws_call("cannot describe subnets {0}".format(", ".join(subnet_ids)), "instance", action="find"):
+    with stack.aws_call("cannot describe subnets {0}".format(", ".join(subnet_ids)), TYPE, action="find"):
         zones = {item["SubnetId"]: item["AvailabilityZone"]
                  for item in describe_created(stack.clients.ec2.describe_subnets, SubnetIds=list(subnet_ids))["Subnets"]}
     found = [subnet_id for subnet_id in subnet_ids if zones.get(subnet_id) == zone]
     if not found:
         stack.fail("none of the stack's subnets ({0}) is in {1}, where its data volume is".format(", ".join(subnet_ids), zone),
-                   resource_type="instance", error_code="NoSubnetInZone")
+                   resource_type=TYPE, error_code="NoSubnetInZone")
     return found
 
 
@@ -366,10 +372,10 @@ def ensure(stack, count, instance_type, ami_id, subnet_ids, security_group_id, i
     for index in range(count):
         key = key_for(index)
         subnet_id = subnet_ids[index % len(subnet_ids)]
-        with stack.aws_call("cannot look up {0}".format(key), "instance", action="find"):
-            found = find_owned(ec2, stack.stack_name, key, stack.recorded_ids("instance"))
+        with stack.aws_call("cannot look up {0}".format(key), TYPE, action="find"):
+            found = find_owned(ec2, stack.stack_name, key, stack.recorded_ids(TYPE))
         if found is not None:
-            stack.record("instance", found["InstanceId"], "adopted", key=key, subnet_id=found.get("SubnetId"),
+            stack.record(TYPE, found["InstanceId"], "adopted", key=key, subnet_id=found.get("SubnetId"),
                          security_group_id=group_of(found),
                          instance_profile=profile_name_of(found), lifecycle=lifecycle_of(found),
                          instance_type=found.get("InstanceType"))
@@ -383,18 +389,18 @@ def ensure(stack, count, instance_type, ami_id, subnet_ids, security_group_id, i
             results.append(result)
             continue
         if stack.check_mode:
-            planned = stack.plan("instance", key, subnet_id=subnet_id, instance_type=instance_type,
+            planned = stack.plan(TYPE, key, subnet_id=subnet_id, instance_type=instance_type,
                                  lifecycle="spot" if use_spot else "on-demand")
             results.append({"id": planned, "lifecycle": "spot" if use_spot else "on-demand", "public_ip": None,
                             "public_dns": None, "private_ip": None, "subnet_id": subnet_id,
                             "availability_zone": None, "warnings": []})
             continue
         if device_name is None:
-            with stack.aws_call("cannot describe image {0}".format(ami_id), "instance"):
+            with stack.aws_call("cannot describe image {0}".format(ami_id), TYPE):
                 device_name = root_device(ec2, ami_id)
         first = index % len(subnet_ids)
         item, warnings = launch(stack, key, subnet_ids[first:] + subnet_ids[:first], spec, device_name, deadline, clock, sleep)
-        stack.record("instance", item["InstanceId"], "created", key=key, subnet_id=item.get("SubnetId"),
+        stack.record(TYPE, item["InstanceId"], "created", key=key, subnet_id=item.get("SubnetId"),
                      availability_zone=(item.get("Placement") or {}).get("AvailabilityZone"),
                      security_group_id=security_group_id, instance_profile=instance_profile_name,
                      lifecycle=lifecycle_of(item), instance_type=instance_type)
@@ -410,13 +416,13 @@ def ensure(stack, count, instance_type, ami_id, subnet_ids, security_group_id, i
 def stop(stack, ids, timeout, clock=time.monotonic, sleep=time.sleep):
     """Stop the instances (GPU billing pauses; the volumes stay) and wait until they are stopped."""
     ec2 = stack.clients.ec2
-    with stack.aws_call("cannot stop instance(s) {0}".format(", ".join(ids)), "instance", ids[0], action="stop"):
+    with stack.aws_call("cannot stop instance(s) {0}".format(", ".join(ids)), TYPE, ids[0], action="stop"):
         ec2.stop_instances(aws_retry=True, InstanceIds=ids)
     try:
-        with stack.aws_call("cannot check the state of instance(s) {0}".format(", ".join(ids)), "instance", ids[0], action="wait"):
+        with stack.aws_call("cannot check the state of instance(s) {0}".format(", ".join(ids)), TYPE, ids[0], action="wait"):
             wait_until(ec2, "instance_stopped", timeout, POLL_INTERVAL, clock, sleep, heartbeat=stack.heartbeat, InstanceIds=ids)
     except (WaitFailed, WaitTimeout):
-        stack.fail("instance(s) {0} not stopped within {1}s".format(", ".join(ids), timeout), resource_type="instance",
+        stack.fail("instance(s) {0} not stopped within {1}s".format(", ".join(ids), timeout), resource_type=TYPE,
                    resource_id=ids[0], error_code="Timeout")
 
 
@@ -424,15 +430,15 @@ def start(stack, ids, timeout, clock=time.monotonic, sleep=time.sleep):
     """Start the stopped instances and wait until all run with status checks ok; returns their summaries (a stopped
     instance comes back with new public addresses). One that a spot interruption stopped is EC2's to start: then
     nothing is sent, and the failure says how to get out."""
-    with stack.aws_call("cannot read the state of instance(s) {0}".format(", ".join(ids)), "instance", ids[0], action="find"):
+    with stack.aws_call("cannot read the state of instance(s) {0}".format(", ".join(ids)), TYPE, ids[0], action="find"):
         now = conditions(stack.clients.ec2, ids)
     interrupted = [c for c in now if c["spot_interrupted"]]
     if interrupted:
-        stack.fail(spot_wait_message(interrupted), resource_type="instance", resource_id=interrupted[0]["id"],
+        stack.fail(spot_wait_message(interrupted), resource_type=TYPE, resource_id=interrupted[0]["id"],
                    error_code=SPOT_INTERRUPTED, critical=False)
     stopped = [c["id"] for c in now if c["state"] == "stopped"]
     if stopped:
-        with stack.aws_call("cannot start instance(s) {0}".format(", ".join(stopped)), "instance", stopped[0], action="start"):
+        with stack.aws_call("cannot start instance(s) {0}".format(", ".join(stopped)), TYPE, stopped[0], action="start"):
             stack.clients.ec2.start_instances(aws_retry=True, InstanceIds=stopped)
     return [summary(item) for item in wait_healthy(stack, ids, clock() + timeout, clock, sleep)]
 
@@ -457,10 +463,7 @@ def owned(clients, entry, stack_name, region):
 
 
 def exists(clients, entry):
-    try:
-        found = instances_of(clients.ec2.describe_instances(aws_retry=True, InstanceIds=[entry["id"]]))
-    except is_boto3_error_code("InvalidInstanceID.NotFound"):
-        return False
+    found = instances_of(clients.ec2.describe_instances(aws_retry=True, InstanceIds=[entry["id"]]))
     return any(item["State"]["Name"] != "terminated" for item in found)
 
 
@@ -479,3 +482,35 @@ def discover(clients, stack_name, region):
         }
         for item in found
     ]
+
+
+# Estimated on-demand USD per hour in us-east-1; spot is usually much less. Other types: see AWS pricing.
+HOURLY_USD = {
+    "g4dn.xlarge": 0.526,
+    "g4dn.2xlarge": 0.752,
+    "g5.xlarge": 1.006,
+    "g5.2xlarge": 1.212,
+    "g6.xlarge": 0.805,
+    "t3.medium": 0.0416,
+    "t3.large": 0.0832,
+    "m5.large": 0.096,
+}
+
+
+def hourly_usd(entry):
+    return HOURLY_USD.get(entry.get("instance_type"))
+
+
+def cost_note(entry):
+    price = hourly_usd(entry)
+    if price is None:
+        return "hourly cost of {0} unknown; see aws.amazon.com/ec2/pricing".format(entry.get("instance_type") or "its type")
+    return "about USD {0:.3f}/hour on-demand ({1}){2}".format(
+        price, entry["instance_type"], ", less as spot" if entry.get("lifecycle") == "spot" else "")
+
+
+KIND = register(Kind(
+    TYPE, sys.modules[__name__], GONE_CODES, EC2_CONSOLE + "InstanceDetails:instanceId={id}",
+    "aws ec2 terminate-instances --region {r} --instance-ids {id}  # cancel its spot request first, if it has one",
+    delete_after=(), hourly_usd=hourly_usd, cost_note=cost_note,
+))

@@ -8,19 +8,24 @@ Ownership is the name plus the path: instance profile tags cannot be read everyw
 (ListInstanceProfileTags is missing on the emulator), so they are set on create but never read.
 """
 
+import sys
+
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list
 
 from ansible_collections.geusemaker.stack.plugins.module_utils import iam_role
 from ansible_collections.geusemaker.stack.plugins.module_utils.aws import answer_or_none
+from ansible_collections.geusemaker.stack.plugins.module_utils.kind import Kind, register
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import IAM_PATH, iam_name, is_planned
 
 TYPE = "instance_profile"
+# What AWS answers when one is already gone (the teardown and the list believe it; see kind.Kind).
+GONE_CODES = ("NoSuchEntity",)
 KEY = "instance-profile"
 
 
 def get_profile(iam, name):
     """The instance profile, or None when there is none."""
-    return answer_or_none(iam.get_instance_profile, "InstanceProfile", "NoSuchEntity", InstanceProfileName=name)
+    return answer_or_none(iam.get_instance_profile, "InstanceProfile", GONE_CODES, InstanceProfileName=name)
 
 
 def role_names(profile):
@@ -96,3 +101,12 @@ def discover(clients, stack_name, region):
     if roles:
         found["role_name"] = roles[0]
     return [found]
+
+
+KIND = register(Kind(
+    TYPE, sys.modules[__name__], GONE_CODES, "iam/home#/roles/details/{role_name}",
+    "aws iam remove-role-from-instance-profile --instance-profile-name {id} --role-name {role_name} && "
+    "aws iam delete-instance-profile --instance-profile-name {id}",
+    delete_after=("instance",), busy_codes=("DeleteConflict",),
+    placeholders={"role_name": lambda entry: entry["id"]},
+))

@@ -4,10 +4,17 @@
 
 """Internet gateway: adopt by ownership or create tagged, attached to the VPC; detach and delete."""
 
+import sys
+
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_specifications
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.ec2 import Describe
+from ansible_collections.geusemaker.stack.plugins.module_utils.kind import VPC_CONSOLE, Kind, register
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import is_planned
+
+TYPE = "internet_gateway"
+# What AWS answers when one is already gone (the teardown and the list believe it; see kind.Kind).
+GONE_CODES = ("InvalidInternetGatewayID.NotFound",)
 
 KEY = "igw"
 GATEWAYS = Describe("describe_internet_gateways", "InternetGateways", "internet-gateway-id", "InternetGatewayId")
@@ -30,16 +37,16 @@ def ensure(stack, vpc_id):
             aws_retry=True, TagSpecifications=boto3_tag_specifications(stack.tags(KEY), ["internet-gateway"]))["InternetGateway"]
 
     found, provenance = stack.adopt_or_create(
-        "internet_gateway", "the internet gateway",
-        lambda: find_owned(ec2, stack.stack_name, stack.recorded_ids("internet_gateway")), create)
+        TYPE, "the internet gateway",
+        lambda: find_owned(ec2, stack.stack_name, stack.recorded_ids(TYPE)), create)
     if found is None:
-        return stack.plan("internet_gateway", KEY, vpc_id=vpc_id)
+        return stack.plan(TYPE, KEY, vpc_id=vpc_id)
     igw_id = found["InternetGatewayId"]
-    stack.record("internet_gateway", igw_id, provenance, key=KEY, vpc_id=vpc_id)
+    stack.record(TYPE, igw_id, provenance, key=KEY, vpc_id=vpc_id)
     if vpc_id not in attached_vpcs(found):
         stack.changed = True
         if not stack.check_mode and not is_planned(vpc_id):
-            with stack.aws_call("cannot attach {0} to {1}".format(igw_id, vpc_id), "internet_gateway", igw_id, action="attach"):
+            with stack.aws_call("cannot attach {0} to {1}".format(igw_id, vpc_id), TYPE, igw_id, action="attach"):
                 ec2.attach_internet_gateway(aws_retry=True, InternetGatewayId=igw_id, VpcId=vpc_id)
     return igw_id
 
@@ -62,3 +69,12 @@ def discover(clients, stack_name, region):
     return [
         {"id": item["InternetGatewayId"], "key": KEY, "vpc_id": (attached_vpcs(item) or [None])[0]} for item in found
     ]
+
+
+KIND = register(Kind(
+    TYPE, sys.modules[__name__], GONE_CODES, VPC_CONSOLE + "InternetGateway:internetGatewayId={id}",
+    "aws ec2 detach-internet-gateway --region {r} --internet-gateway-id {id} --vpc-id {vpc_id} && "
+    "aws ec2 delete-internet-gateway --region {r} --internet-gateway-id {id}",
+    delete_after=("instance",),  # no detach while instances hold public addresses
+    placeholders={"vpc_id": lambda entry: "<vpc id>"},
+))

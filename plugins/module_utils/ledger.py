@@ -10,11 +10,17 @@ The document (schema_version 2)::
     resources: [{type, id, provenance, status, region, key?, <parent ids teardown needs>}]
     events:    [{at, action, type, id, outcome, error_code?, message?}]   (the newest MAX_EVENTS)
     failure:   {task, resource_type, error_code, error_message, critical, at} or null
+    outputs:   {service_url, instance_ids, ...} of the last deploy (absent before its first)
+
+The ledger is the document's only writer: modules, the recovery callback and the playbooks' stack_state change it
+only through a Ledger, which saves over the version it read, with the run's lock token.
 """
 
 import threading
 
-from ansible_collections.geusemaker.stack.plugins.module_utils import kinds
+# The registry of the kinds loaded, not the kinds themselves: a module carries only the kind files it uses, and a
+# type is recorded only by its own file (see kind.py).
+from ansible_collections.geusemaker.stack.plugins.module_utils import kind
 from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import LockLost, StateConflict, iso, parse_iso, utc_now
 
 SCHEMA_VERSION = 2
@@ -40,11 +46,20 @@ TRANSITIONS = {
     "destroyed": ("deploying", "destroying"),
 }
 STACK_STATUSES = tuple(TRANSITIONS)
+# Whence the instances may be started: a stop, or a spot interruption of a running stack.
+STARTABLE = ("stopped", "deployed", "degraded")
+# The statuses that leave the user something to do: the recovery report and its options are for these.
+REPORTED_STATUSES = ("failed", "rolled_back", "rollback_failed", "degraded")
 FAILURE_MESSAGE_LIMIT = 1000
 
 
 class LedgerError(Exception):
-    pass
+    """A change the ledger refuses; ``code`` says which rule refused it (AccountMismatch, RegionMismatch,
+    SchemaTooNew, UnknownType, UnknownProvenance, UnknownStatus, NotInLedger, TransitionRefused, NotStartable)."""
+
+    def __init__(self, message, code):
+        super().__init__(message)
+        self.code = code
 
 
 def failure_record(task, result, critical=True):
@@ -84,7 +99,7 @@ def migrate(document, stack_name):
     version = document.get("schema_version", 1)
     if not isinstance(version, int) or version > SCHEMA_VERSION:
         raise LedgerError("state of stack {0} has schema_version {1}, written by a newer geusemaker.stack; this one reads "
-                          "up to {2}: upgrade the collection".format(stack_name, version, SCHEMA_VERSION))
+                          "up to {2}: upgrade the collection".format(stack_name, version, SCHEMA_VERSION), "SchemaTooNew")
     if version < 2:
         document.setdefault("account_id", None)
         document.setdefault("partition", None)
@@ -135,13 +150,16 @@ class Ledger:
         self.refused = None  # once a save is refused (conflict, lock lost), every later one is, without writing
 
     @classmethod
-    def open(cls, store, stack_name, region, persist=True, lock_token=None):
-        document, version = store.load_versioned(stack_name)
+    def open(cls, store, stack_name, region, persist=True, lock_token=None, quarantine=True):
+        """The stack's ledger from its store (a new document when there is none: ``version`` None). ``region`` None
+        takes the recorded one; ``quarantine``: see StateStore.load."""
+        document, version = store.load_versioned(stack_name, quarantine=quarantine)
         if document is not None and region and document.get("region") not in (None, region):
             raise LedgerError(
                 "stack {0} is recorded in region {1}, not {2}; pass aws_region={1} or choose another stack_name".format(
                     stack_name, document.get("region"), region
-                )
+                ),
+                "RegionMismatch",
             )
         if document is not None:
             document = migrate(document, stack_name)
@@ -156,7 +174,8 @@ class Ledger:
             raise LedgerError(
                 "stack {0} is recorded in AWS account {1} ({2}), but these credentials act in account {3} ({4}); "
                 "nothing was done. Use the credentials or AWS_PROFILE of account {1}, or choose another stack_name".format(
-                    self.stack_name, recorded, self.document.get("partition") or "aws", account_id, partition))
+                    self.stack_name, recorded, self.document.get("partition") or "aws", account_id, partition),
+                "AccountMismatch")
         self.document["account_id"], self.document["partition"] = account_id, partition
 
     @property
@@ -198,10 +217,10 @@ class Ledger:
 
     def record(self, resource_type, resource_id, provenance, **attributes):
         """Register a resource that exists now, and save. An entry already in the ledger keeps its provenance."""
-        if resource_type not in kinds.KINDS:
-            raise LedgerError("unknown resource type {0}".format(resource_type))
+        if resource_type not in kind.KINDS:
+            raise LedgerError("unknown resource type {0}".format(resource_type), "UnknownType")
         if provenance not in PROVENANCES:
-            raise LedgerError("unknown provenance {0}".format(provenance))
+            raise LedgerError("unknown provenance {0}".format(provenance), "UnknownProvenance")
         with self._guard:
             entry = find_entry(self.document, resource_type, resource_id)
             if entry is None:
@@ -223,11 +242,11 @@ class Ledger:
 
     def mark(self, resource_type, resource_id, status, save=True):
         if status not in RESOURCE_STATUSES:
-            raise LedgerError("unknown resource status {0}".format(status))
+            raise LedgerError("unknown resource status {0}".format(status), "UnknownStatus")
         with self._guard:
             entry = find_entry(self.document, resource_type, resource_id)
             if entry is None:
-                raise LedgerError("{0} {1} is not in the ledger".format(resource_type, resource_id))
+                raise LedgerError("{0} {1} is not in the ledger".format(resource_type, resource_id), "NotInLedger")
             entry["status"] = status
             if save:
                 self.save()
@@ -238,12 +257,12 @@ class Ledger:
         current = self.document["status"]
         if status not in TRANSITIONS.get(current, ()):
             raise LedgerError("stack {0} is {1} and cannot become {2}; from {1} it may become: {3}".format(
-                self.stack_name, current, status, ", ".join(TRANSITIONS.get(current, ())) or "nothing"))
+                self.stack_name, current, status, ", ".join(TRANSITIONS.get(current, ())) or "nothing"), "TransitionRefused")
 
     def set_status(self, status, failure=None, clear_failure=False):
         """Move the stack to ``status`` as TRANSITIONS allows, and save; LedgerError otherwise."""
         if status not in STACK_STATUSES:
-            raise LedgerError("unknown stack status {0}".format(status))
+            raise LedgerError("unknown stack status {0}".format(status), "UnknownStatus")
         with self._guard:
             self.check_transition(status)
             self.document["status"] = status
@@ -252,6 +271,34 @@ class Ledger:
             elif clear_failure:
                 self.document["failure"] = None
             self.save()
+
+    def check_startable(self):
+        """LedgerError unless the stack's instances may be started from its status (STARTABLE)."""
+        status = self.document["status"]
+        if status not in STARTABLE:
+            raise LedgerError("stack {0} is {1}; only a stack that is {2} can be started".format(
+                self.stack_name, status, ", ".join(STARTABLE)), "NotStartable")
+
+    def record_failure(self, failure):
+        """Record ``failure`` (see failure_record) unless one is recorded already, and save; the status stays.
+        Returns whether it was recorded."""
+        with self._guard:
+            if self.document.get("failure"):
+                return False
+            self.document["failure"] = failure
+            self.save()
+            return True
+
+    def set_outputs(self, outputs, save=True):
+        """What the last deploy published (its service URL, instance ids, ...)."""
+        with self._guard:
+            self.document["outputs"] = outputs
+            if save:
+                self.save()
+
+    def needs_report(self):
+        """Whether the status leaves the user something to do (REPORTED_STATUSES)."""
+        return self.document.get("status") in REPORTED_STATUSES
 
     def find(self, resource_type, resource_id):
         return find_entry(self.document, resource_type, resource_id)

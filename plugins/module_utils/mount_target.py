@@ -5,12 +5,18 @@
 """EFS mount targets: one per availability zone of the stack's subnets, owned through their file system (they cannot
 be tagged); delete."""
 
+import sys
 import time
 
 from ansible_collections.geusemaker.stack.plugins.module_utils import file_system
 from ansible_collections.geusemaker.stack.plugins.module_utils.aws import AWS_ERRORS, describe_created, is_boto3_error_code, list_all
+from ansible_collections.geusemaker.stack.plugins.module_utils.kind import EFS_CONSOLE, Kind, register
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import is_planned
 from ansible_collections.geusemaker.stack.plugins.module_utils.polling import PollTimeout, poll_until
+
+TYPE = "mount_target"
+# What AWS answers when one is already gone (the teardown and the list believe it; see kind.Kind).
+GONE_CODES = ("MountTargetNotFound",)
 
 POLL_INTERVAL = 1.5
 GONE_STATES = ("deleting", "deleted")
@@ -90,7 +96,7 @@ def wait_available(stack, file_system_id, ids, deadline, clock, sleep):
             if states.get(mount_target_id) == "error" or states.get(mount_target_id) in GONE_STATES:
                 stack.fail(
                     "mount target {0} went to {1} instead of available".format(mount_target_id, states[mount_target_id]),
-                    resource_type="mount_target", resource_id=mount_target_id, error_code="MountTargetError", critical=True,
+                    resource_type=TYPE, resource_id=mount_target_id, error_code="MountTargetError", critical=True,
                 )
         if all(states.get(mount_target_id) == "available" for mount_target_id in ids):
             return ids
@@ -103,10 +109,10 @@ def wait_available(stack, file_system_id, ids, deadline, clock, sleep):
         pending = [mount_target_id for mount_target_id in ids if states.get(mount_target_id) != "available"] or ids
         stack.fail(
             "mount target(s) {0} not available within the timeout".format(", ".join(pending)),
-            resource_type="mount_target", resource_id=pending[0], error_code="Timeout", critical=True,
+            resource_type=TYPE, resource_id=pending[0], error_code="Timeout", critical=True,
         )
     except AWS_ERRORS as e:
-        stack.fail_aws(e, "cannot check the state of the mount targets of {0}".format(file_system_id), "mount_target",
+        stack.fail_aws(e, "cannot check the state of the mount targets of {0}".format(file_system_id), TYPE,
                        ids[0], action="wait")
 
 
@@ -118,12 +124,12 @@ def ensure(stack, file_system_id, subnet_ids, security_group_id, timeout=300, cl
     """
     deadline = clock() + timeout
     if is_planned(file_system_id):
-        return [stack.plan("mount_target", key_for(subnet_id), subnet_id=subnet_id) for subnet_id in subnet_ids]
+        return [stack.plan(TYPE, key_for(subnet_id), subnet_id=subnet_id) for subnet_id in subnet_ids]
     efs = stack.clients.efs
-    with stack.aws_call("cannot list the mount targets of {0}".format(file_system_id), "mount_target", action="describe"):
+    with stack.aws_call("cannot list the mount targets of {0}".format(file_system_id), TYPE, action="describe"):
         existing = by_subnet(efs, file_system_id)
     if not any(is_planned(subnet_id) for subnet_id in subnet_ids):
-        with stack.aws_call("cannot read the zones of subnets {0}".format(", ".join(subnet_ids)), "mount_target", action="describe"):
+        with stack.aws_call("cannot read the zones of subnets {0}".format(", ".join(subnet_ids)), TYPE, action="describe"):
             subnet_ids = one_per_zone(stack.clients.ec2, subnet_ids, existing)
     ids = []
     waiting = []
@@ -133,14 +139,14 @@ def ensure(stack, file_system_id, subnet_ids, security_group_id, timeout=300, cl
         attributes = dict(key=key, file_system_id=file_system_id, subnet_id=subnet_id, security_group_id=security_group_id)
         if found is not None:
             # A mount target already in the ledger keeps its provenance.
-            stack.record("mount_target", found["MountTargetId"], "adopted", **attributes)
+            stack.record(TYPE, found["MountTargetId"], "adopted", **attributes)
         elif stack.check_mode:
-            ids.append(stack.plan("mount_target", key, subnet_id=subnet_id))
+            ids.append(stack.plan(TYPE, key, subnet_id=subnet_id))
             continue
         else:
-            with stack.aws_call("cannot create a mount target in {0}".format(subnet_id), "mount_target"):
+            with stack.aws_call("cannot create a mount target in {0}".format(subnet_id), TYPE):
                 found = create(stack, file_system_id, subnet_id, security_group_id, deadline, clock, sleep)
-            stack.record("mount_target", found["MountTargetId"], "created", **attributes)
+            stack.record(TYPE, found["MountTargetId"], "created", **attributes)
         ids.append(found["MountTargetId"])
         if found.get("LifeCycleState") != "available":
             waiting.append(found["MountTargetId"])
@@ -158,7 +164,7 @@ def owned(clients, entry, stack_name, region):
     carries no tags)."""
     try:
         found = clients.efs.describe_mount_targets(aws_retry=True, MountTargetId=entry["id"])["MountTargets"]
-    except is_boto3_error_code("MountTargetNotFound"):
+    except is_boto3_error_code(GONE_CODES):
         return None
     if not found:
         return None
@@ -166,10 +172,7 @@ def owned(clients, entry, stack_name, region):
 
 
 def exists(clients, entry):
-    try:
-        found = clients.efs.describe_mount_targets(aws_retry=True, MountTargetId=entry["id"])["MountTargets"]
-    except is_boto3_error_code("MountTargetNotFound"):
-        return False
+    found = clients.efs.describe_mount_targets(aws_retry=True, MountTargetId=entry["id"])["MountTargets"]
     return any(item.get("LifeCycleState") != "deleted" for item in found)
 
 
@@ -189,3 +192,11 @@ def discover(clients, stack_name, region):
                 }
             )
     return found
+
+
+KIND = register(Kind(
+    TYPE, sys.modules[__name__], GONE_CODES, EFS_CONSOLE + "{file_system_id}", "aws efs delete-mount-target --region {r} --mount-target-id {id}",
+    delete_after=(),
+    busy_codes=("IncorrectMountTargetState", "IncorrectFileSystemLifeCycleState"),
+    placeholders={"file_system_id": lambda entry: entry["id"]},
+))

@@ -12,7 +12,7 @@ import ipaddress
 import re
 import shlex
 
-from ansible_collections.geusemaker.stack.plugins.module_utils import kinds, volume, vpc
+from ansible_collections.geusemaker.stack.plugins.module_utils import file_system, instance, volume, vpc
 from ansible_collections.geusemaker.stack.plugins.module_utils.aws import (
     AWS_ERRORS,
     PERMISSION_CODES,
@@ -129,9 +129,9 @@ def input_problems(params):
 
 def estimated_cost(instance_type, count, data_volume_size=volume.DEFAULT_SIZE_GIB):
     """What a deploy will cost by the hour, from the kinds' estimates, for people."""
-    price = kinds.get("instance").hourly_usd({"instance_type": instance_type})
-    disk = "the {0} GiB data volume USD {1:.3f}/hour".format(data_volume_size, kinds.get("volume").hourly_usd({"size": data_volume_size}))
-    storage = kinds.get("file_system").cost_note({})
+    price = instance.KIND.hourly_usd({"instance_type": instance_type})
+    disk = "the {0} GiB data volume USD {1:.3f}/hour".format(data_volume_size, volume.KIND.hourly_usd({"size": data_volume_size}))
+    storage = file_system.KIND.cost_note({})
     if price is None:
         return "hourly cost of {0} unknown (see aws.amazon.com/ec2/pricing), plus {1} and EFS storage {2}".format(
             instance_type, disk, storage)

@@ -17,13 +17,11 @@ from urllib.parse import quote as url_quote
 
 from ansible_collections.geusemaker.stack.plugins.module_utils import kinds
 from ansible_collections.geusemaker.stack.plugins.module_utils.dependencies import deletion_order
-from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import owned_entries
+from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import REPORTED_STATUSES, owned_entries
 from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import DEFAULT_STATE_DIR, DEFAULT_STATE_PREFIX
 
 COMMAND_STYLES = ("checkout", "collection", "awx")
 JOB_TEMPLATES = {"deploy": "GeuseMaker deploy", "destroy": "GeuseMaker destroy", "check": "GeuseMaker check"}
-# The statuses a run ends in that need the user: the recovery report and the recovery options are for these.
-REPORTED_STATUSES = ("failed", "rolled_back", "rollback_failed", "degraded")
 
 
 def location_args(location):
@@ -80,14 +78,14 @@ def leftovers_warning(document, commands=None, location=None):
         len(lines), document["stack_name"], "; ".join(lines), playbook_command("destroy", document["stack_name"], commands, location))
 
 
-def _fill(template, entry, region, escape):
-    """``template`` filled from the ledger entry, each value passed through ``escape``: the state is a document
-    anyone who can write it controls, and an id must not become a shell word or a link of its own."""
+def _fill(template, kind, entry, region, escape):
+    """``template`` filled from the ledger entry and the kind's placeholders, each value passed through ``escape``:
+    the state is a document anyone who can write it controls, and an id must not become a shell word or a link of
+    its own."""
     values = {key: escape(str(value)) for key, value in entry.items()}
     values["r"] = escape(str(entry.get("region") or region))
-    values.setdefault("file_system_id", values["id"])
-    values.setdefault("role_name", values["id"])
-    values.setdefault("vpc_id", "<vpc id>")
+    for name, default in kind.placeholders.items():
+        values.setdefault(name, escape(str(default(entry))))
     return template.format(**values)
 
 
@@ -121,8 +119,8 @@ def hints(document):
                 "id": entry["id"],
                 "status": entry["status"],
                 "console": kinds.CONSOLE.format(r=_url_part(str(entry.get("region") or region)))
-                + _fill(kind.console, entry, region, _url_part),
-                "command": _fill(kind.delete_command, entry, region, shlex.quote),
+                + _fill(kind.console, kind, entry, region, _url_part),
+                "command": _fill(kind.delete_command, kind, entry, region, shlex.quote),
             }
         )
     return result

@@ -4,11 +4,18 @@
 
 """Public route table: adopt by ownership or create tagged, default route to the gateway, subnets associated."""
 
+import sys
+
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_specifications
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.aws import list_all
 from ansible_collections.geusemaker.stack.plugins.module_utils.ec2 import Describe
+from ansible_collections.geusemaker.stack.plugins.module_utils.kind import VPC_CONSOLE, Kind, register
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import is_planned
+
+TYPE = "route_table"
+# What AWS answers when one is already gone (the teardown and the list believe it; see kind.Kind).
+GONE_CODES = ("InvalidRouteTableID.NotFound",)
 
 KEY = "public-routes"
 DEFAULT_ROUTE = "0.0.0.0/0"
@@ -46,7 +53,7 @@ def current_associations(ec2, subnet_ids):
 def ensure(stack, vpc_id, internet_gateway_id, subnet_ids):
     """Adopt or create the table, record it, converge its default route and associations. Returns its id."""
     if is_planned(vpc_id):
-        return stack.plan("route_table", KEY, vpc_id=vpc_id)
+        return stack.plan(TYPE, KEY, vpc_id=vpc_id)
     ec2 = stack.clients.ec2
 
     def create():
@@ -54,14 +61,14 @@ def ensure(stack, vpc_id, internet_gateway_id, subnet_ids):
             aws_retry=True, VpcId=vpc_id, TagSpecifications=boto3_tag_specifications(stack.tags(KEY), ["route-table"]))["RouteTable"]
 
     table, provenance = stack.adopt_or_create(
-        "route_table", "the route table",
-        lambda: find_owned(ec2, stack.stack_name, vpc_id, stack.recorded_ids("route_table")), create)
+        TYPE, "the route table",
+        lambda: find_owned(ec2, stack.stack_name, vpc_id, stack.recorded_ids(TYPE)), create)
     if table is None:
-        return stack.plan("route_table", KEY, vpc_id=vpc_id)
+        return stack.plan(TYPE, KEY, vpc_id=vpc_id)
     table_id = table["RouteTableId"]
-    stack.record("route_table", table_id, provenance, key=KEY, vpc_id=vpc_id)
+    stack.record(TYPE, table_id, provenance, key=KEY, vpc_id=vpc_id)
     real_subnets = [subnet_id for subnet_id in subnet_ids if not is_planned(subnet_id)]
-    with stack.aws_call("cannot set the routes of {0}".format(table_id), "route_table", table_id, action="modify"):
+    with stack.aws_call("cannot set the routes of {0}".format(table_id), TYPE, table_id, action="modify"):
         target = default_route_target(table)
         associations = current_associations(ec2, real_subnets) if real_subnets else {}
         changes = []
@@ -99,3 +106,10 @@ owned = TABLES.marks
 def discover(clients, stack_name, region):
     found = TABLES.owned(clients.ec2, stack_name)
     return [{"id": item["RouteTableId"], "key": KEY, "vpc_id": item["VpcId"]} for item in found]
+
+
+KIND = register(Kind(
+    TYPE, sys.modules[__name__], GONE_CODES, VPC_CONSOLE + "RouteTableDetails:RouteTableId={id}",
+    "aws ec2 delete-route-table --region {r} --route-table-id {id}  # disassociate its subnets first",
+    delete_after=(),  # its delete disassociates the subnets first
+))

@@ -7,11 +7,17 @@ itself, 22 from ssh_cidrs (IPv4 or IPv6 blocks). Egress stays AWS's default. A r
 never changed."""
 
 import ipaddress
+import sys
 
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_specifications
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.ec2 import Describe
+from ansible_collections.geusemaker.stack.plugins.module_utils.kind import EC2_CONSOLE, Kind, register
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import is_planned
+
+TYPE = "security_group"
+# What AWS answers when one is already gone (the teardown and the list believe it; see kind.Kind).
+GONE_CODES = ("InvalidGroup.NotFound",)
 
 KEY = "sg"
 HTTPS, NFS, SSH = 443, 2049, 22
@@ -71,7 +77,7 @@ def find_owned(ec2, stack_name, vpc_id, recorded=()):
 def ensure(stack, vpc_id, allowed_cidrs, ssh_cidrs):
     """Adopt or create the group, record it, make its ingress exactly the wanted rules. Returns its id."""
     if is_planned(vpc_id):
-        return stack.plan("security_group", KEY, vpc_id=vpc_id, allowed_cidrs=allowed_cidrs, ssh_cidrs=ssh_cidrs)
+        return stack.plan(TYPE, KEY, vpc_id=vpc_id, allowed_cidrs=allowed_cidrs, ssh_cidrs=ssh_cidrs)
     ec2 = stack.clients.ec2
 
     def create():
@@ -85,19 +91,19 @@ def ensure(stack, vpc_id, allowed_cidrs, ssh_cidrs):
         return {"GroupId": group_id, "IpPermissions": []}
 
     group, provenance = stack.adopt_or_create(
-        "security_group", "the security group",
-        lambda: find_owned(ec2, stack.stack_name, vpc_id, stack.recorded_ids("security_group")), create)
+        TYPE, "the security group",
+        lambda: find_owned(ec2, stack.stack_name, vpc_id, stack.recorded_ids(TYPE)), create)
     if group is None:
-        return stack.plan("security_group", KEY, vpc_id=vpc_id, allowed_cidrs=allowed_cidrs, ssh_cidrs=ssh_cidrs)
+        return stack.plan(TYPE, KEY, vpc_id=vpc_id, allowed_cidrs=allowed_cidrs, ssh_cidrs=ssh_cidrs)
     group_id = group["GroupId"]
-    stack.record("security_group", group_id, provenance, key=KEY, vpc_id=vpc_id)
+    stack.record(TYPE, group_id, provenance, key=KEY, vpc_id=vpc_id)
     have, odd = current_rules(group)
     want = wanted_rules(group_id, allowed_cidrs, ssh_cidrs)
     add, remove = want - have, as_permissions(have - want) + odd
     if add or remove:
         stack.changed = True
     if not stack.check_mode:
-        with stack.aws_call("cannot set the ingress rules of {0}".format(group_id), "security_group", group_id, action="modify"):
+        with stack.aws_call("cannot set the ingress rules of {0}".format(group_id), TYPE, group_id, action="modify"):
             if add:
                 ec2.authorize_security_group_ingress(aws_retry=True, GroupId=group_id, IpPermissions=as_permissions(add))
             if remove:
@@ -106,7 +112,7 @@ def ensure(stack, vpc_id, allowed_cidrs, ssh_cidrs):
 
 
 # The user's group is recorded as reused; no rule is added or removed.
-reuse = GROUPS.reuser("security_group", "security group", lambda item: {"vpc_id": item["VpcId"]})
+reuse = GROUPS.reuser(TYPE, "security group", lambda item: {"vpc_id": item["VpcId"]})
 delete = GROUPS.deleter("delete_security_group")
 exists = GROUPS.exists
 owned = GROUPS.marks
@@ -114,3 +120,10 @@ owned = GROUPS.marks
 
 def discover(clients, stack_name, region):
     return [{"id": item["GroupId"], "key": KEY, "vpc_id": item["VpcId"]} for item in GROUPS.owned(clients.ec2, stack_name)]
+
+
+KIND = register(Kind(
+    TYPE, sys.modules[__name__], GONE_CODES, EC2_CONSOLE + "SecurityGroup:groupId={id}",
+    "aws ec2 delete-security-group --region {r} --group-id {id}",
+    delete_after=("instance", "mount_target"),  # their network interfaces hold it
+))

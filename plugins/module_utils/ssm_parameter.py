@@ -10,13 +10,17 @@ recorded. The ledger id is the parameter name.
 
 import secrets
 import string
+import sys
 
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import ansible_dict_to_boto3_tag_list, boto3_tag_list_to_ansible_dict
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.aws import is_boto3_error_code, list_all
+from ansible_collections.geusemaker.stack.plugins.module_utils.kind import Kind, register
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import is_owned, ssm_path
 
 TYPE = "ssm_parameter"
+# What AWS answers when one is already gone (the teardown and the list believe it; see kind.Kind).
+GONE_CODES = ("ParameterNotFound",)
 SECRETS = ("db_password", "n8n_encryption_key", "n8n_owner_password", "qdrant_api_key", "proxy_password")
 _ALNUM = string.ascii_letters + string.digits
 
@@ -117,3 +121,10 @@ def discover(clients, stack_name, region):
     ssm = clients.ssm
     names = [parameter["Name"] for parameter in described(ssm, "Recursive", ssm_path(stack_name).rstrip("/"))]
     return [{"id": name, "key": name.rsplit("/", 1)[-1]} for name in names if is_owned(tags_of(ssm, name), stack_name)]
+
+
+KIND = register(Kind(
+    TYPE, sys.modules[__name__], GONE_CODES, "systems-manager/parameters/{id}/description?region={r}",
+    "aws ssm delete-parameter --region {r} --name {id}",
+    delete_after=(), data=True, cost_note="free (standard parameter)",
+))

@@ -238,11 +238,18 @@ class Heartbeat:
                 raise self.stopped
 
 
-def module_store(module, location):
+def module_clients(module, region=None):
+    """The AWS clients of an AnsibleAWSModule (its credentials and endpoint; its region unless ``region`` is given),
+    each through AWSRetry with the throttling codes AWSRetry's own list lacks."""
+    regional = {"region": region} if region else {}
+    return Clients(lambda service: module.client(service, retry_decorator=retry_decorator(), **regional))
+
+
+def module_store(module, location, clients=None):
     """The store of ``location`` for an AnsibleAWSModule: the S3 backend's client is the module's own (its credentials,
-    region and endpoint), and the bucket must be owned by those credentials' account."""
-    return open_store(location, lambda: module.client("s3", retry_decorator=retry_decorator()),
-                      owner=lambda: account_of(module.client("sts", retry_decorator=retry_decorator())))
+    region and endpoint, from ``clients`` when given), and the bucket must be owned by those credentials' account."""
+    clients = clients or module_clients(module)
+    return open_store(location, lambda: clients.s3, owner=lambda: account_of(clients.sts))
 
 
 class StackModule(StackContext):
@@ -270,11 +277,11 @@ class StackModule(StackContext):
             self.fail("no AWS region: set aws_region, AWS_REGION or AWS_DEFAULT_REGION", problems=["no region"])
         if region not in known_regions():
             self.fail("aws_region {0!r} is not an AWS region this SDK knows".format(region), problems=["unknown region"])
+        clients = module_clients(self.module)
         try:
-            self.store = module_store(self.module, self.location)
+            self.store = module_store(self.module, self.location, clients)
         except StateError as e:
             self.fail(str(e))
-        clients = Clients(lambda service: self.module.client(service, retry_decorator=retry_decorator()))
         super().__init__(params["stack_name"], region, None, clients, self.module.check_mode, params.get("tags"), params)
         # In check mode nothing is saved and the lock is not taken (its token is a placeholder): no heartbeat.
         self.lock_token = None if self.module.check_mode else params.get("lock_token")
@@ -293,7 +300,7 @@ class StackModule(StackContext):
         except StateError as e:
             raise StackFailure(str(e))
         except LedgerError as e:
-            raise StackFailure(str(e), error_code="AccountMismatch" if "account" in str(e) else None)
+            raise StackFailure(str(e), error_code=e.code)
 
     def fail_on_error(self, step):
         try:

@@ -8,8 +8,8 @@ The state location is one set of options (``STATE_LOCATION_OPTIONS``: state_back
 state_prefix), given once per play; ``open_store(state_location(params), client_factory)`` gives the store behind
 it. ``StateStore`` is the interface everything else uses; two backends implement it:
 
-- ``LocalStateStore``: ``<dir>/<stack>.json``, ``<stack>.lock`` and ``<stack>.recovery.md``;
-- ``S3StateStore``: the same documents at ``s3://<bucket>/<prefix><stack>.json``, ``.lock`` and ``.recovery.md``,
+- ``LocalStateStore`` (state_store_local.py): ``<dir>/<stack>.json``, ``<stack>.lock`` and ``<stack>.recovery.md``;
+- ``S3StateStore`` (state_store_s3.py): the same documents at ``s3://<bucket>/<prefix><stack>.json``, ``.lock`` and ``.recovery.md``,
   written with S3 conditional writes.
 
 Both give the same guarantees:
@@ -31,17 +31,9 @@ The document format is the ledger's business.
 """
 
 import datetime
-import email.utils
-import errno
-import fcntl
-import hashlib
 import json
 import os
-import socket
-import tempfile
-import time
 import uuid
-from contextlib import contextmanager
 
 try:
     from botocore.exceptions import BotoCoreError, ClientError
@@ -137,11 +129,7 @@ def refresh_interval(ttl):
     return max(1.0, min(30.0, ttl / 4.0))
 
 
-def _sha256(data):
-    return hashlib.sha256(data).hexdigest()
-
-
-def _parse_document(raw):
+def parse_document(raw):
     """The document in ``raw`` bytes; ValueError when it is not a GeuseMaker state document."""
     document = json.loads(raw.decode("utf-8"))
     if not isinstance(document, dict) or not isinstance(document.get("resources"), list):
@@ -149,22 +137,22 @@ def _parse_document(raw):
     return document
 
 
-def _dump(document):
+def dump_document(document):
     return json.dumps(document, indent=2, sort_keys=True).encode("utf-8")
 
 
-def _stamp():
+def stamp():
     return utc_now().strftime("%Y%m%dT%H%M%SZ")
 
 
-def _conflict_message(stack_name, where, kept_at):
+def conflict_message(stack_name, where, kept_at):
     return ("the state of stack {0} at {1} was changed by someone else since this run read it; this run refused to "
             "overwrite it, so that record is kept as it is, and this run's own version was saved beside it at {2}. "
             "Nothing else was changed. Compare the two, keep the right one at {1}, then run again".format(
                 stack_name, where, kept_at))
 
 
-def _lost_message(stack_name, holder):
+def lost_message(stack_name, holder):
     if holder is None:
         return ("stack {0}'s lock is no longer held by this run (it was released or broken); this run stopped "
                 "writing its state so as not to overwrite the run that took over".format(stack_name))
@@ -228,7 +216,7 @@ class StateStore:
         if holder.get("unreadable"):
             return "its lock is unreadable"
         if holder.get("host") == self.hostname:
-            if not _pid_alive(holder.get("pid")):
+            if not pid_alive(holder.get("pid")):
                 return "its process {0} is gone".format(holder.get("pid"))
             return None
         age = holder.get("age")
@@ -241,7 +229,7 @@ class StateStore:
 
     def holder_gone(self, holder):
         """True when the lock's holder is a process of this host that no longer exists (a killed run)."""
-        return bool(holder) and holder.get("host") == self.hostname and not _pid_alive(holder.get("pid"))
+        return bool(holder) and holder.get("host") == self.hostname and not pid_alive(holder.get("pid"))
 
     def acquire_lock(self, stack_name, pid, force=False, ttl=None, job_id=None):
         """Take the stack's lock for process ``pid`` on this host. Returns (lock, warnings). Raises LockHeld.
@@ -272,7 +260,7 @@ class StateStore:
                 raise LockHeld(
                     "stack {0} is locked by another run ({1}). Wait for it to finish, or pass "
                     "-e force_unlock=true if you are sure it is dead.".format(stack_name, describe_holder(holder)),
-                    _public(holder),
+                    public_holder(holder),
                 )
             warnings.append("broke the lock of stack {0} held by {1}: {2}".format(stack_name, describe_holder(holder), reason))
             self._break_lock(stack_name, holder)
@@ -295,448 +283,16 @@ class StateStore:
     def _holder_for(self, stack_name, token):
         holder = self.read_lock(stack_name)
         if holder is None or holder.get("token") != token:
-            raise LockLost(_lost_message(stack_name, _public(holder) if holder else None), _public(holder) if holder else None)
+            raise LockLost(lost_message(stack_name, public_holder(holder) if holder else None), public_holder(holder) if holder else None)
         self.last_holder[stack_name] = holder
         return holder
 
 
-def _public(holder):
+def public_holder(holder):
     return {k: v for k, v in holder.items() if not k.startswith("_")}
 
 
-class LocalStateStore(StateStore):
-    """State documents as files in one directory, written with temp file, fsync and rename (mode 0600).
-
-    Saves and lock breaks hold an flock of the directory, so a token check or a version check and the write that
-    follows cannot interleave with another process's."""
-
-    def __init__(self, root, lock_ttl=LOCK_TTL_SECONDS, hostname=None):
-        super().__init__()
-        self.root = os.path.abspath(os.path.expanduser(root))
-        self.lock_ttl = lock_ttl
-        self.hostname = hostname or socket.gethostname()
-
-    def location(self, stack_name):
-        return os.path.join(self.root, stack_name + ".json")
-
-    def _lock_path(self, stack_name):
-        return os.path.join(self.root, stack_name + ".lock")
-
-    def ensure_writable(self):
-        try:
-            os.makedirs(self.root, mode=0o700, exist_ok=True)
-        except OSError as e:
-            raise StateError("state_dir {0} cannot be created: {1}".format(self.root, e.strerror))
-        if not os.access(self.root, os.W_OK | os.X_OK):
-            raise StateError("state_dir {0} is not writable".format(self.root))
-
-    @contextmanager
-    def _guard(self):
-        fd = os.open(self.root, os.O_RDONLY)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # releases the flock
-
-    def _read_raw(self, path):
-        try:
-            with open(path, "rb") as handle:
-                return handle.read()
-        except FileNotFoundError:
-            return None
-        except OSError as e:
-            raise StateError("state file {0} cannot be read: {1}; check state_dir {2}".format(path, e.strerror, self.root))
-
-    def load_versioned(self, stack_name, quarantine=True):
-        path = self.location(stack_name)
-        raw = self._read_raw(path)
-        if raw is None:
-            return None, None
-        try:
-            document = _parse_document(raw)
-        except ValueError as e:
-            if not quarantine:
-                raise StateCorrupt("state file {0} is corrupt ({1})".format(path, e), None)
-            aside = "{0}.corrupt-{1}".format(path, _stamp())
-            os.replace(path, aside)
-            raise StateCorrupt(
-                "state file {0} is corrupt ({1}); it was moved aside to {2}. Nothing was changed in AWS. "
-                "Re-run to rebuild the ledger from the resources' ownership tags, or restore the file.".format(path, e, aside),
-                aside,
-            )
-        return document, _sha256(raw)
-
-    def save(self, stack_name, document, token=None, version=ANY_VERSION):
-        self.ensure_writable()
-        data = _dump(document)
-        path = self.location(stack_name)
-        with self._guard():
-            if token is not None:
-                self._holder_for(stack_name, token)
-            if version is not ANY_VERSION:
-                current = self._read_raw(path)
-                if (None if current is None else _sha256(current)) != version:
-                    aside = "{0}.conflict-{1}-{2}".format(path, _stamp(), uuid.uuid4().hex[:6])
-                    self._write_atomically(aside, data)
-                    raise StateConflict(_conflict_message(stack_name, path, aside), aside)
-            self._write_atomically(path, data)
-            if token is not None and not self.holder_gone(self.last_holder.get(stack_name)):
-                self._touch_lock(stack_name)
-        return _sha256(data)
-
-    def _write_atomically(self, path, data):
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".", dir=self.root)  # mkstemp gives 0600
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        dir_fd = os.open(self.root, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-
-    def save_report(self, stack_name, text):
-        self.ensure_writable()
-        path = os.path.join(self.root, stack_name + ".recovery.md")
-        self._write_atomically(path, text.encode("utf-8"))
-        return path
-
-    def read_report(self, stack_name):
-        raw = self._read_raw(os.path.join(self.root, stack_name + ".recovery.md"))
-        return None if raw is None else raw.decode("utf-8", "replace")
-
-    def list_stacks(self):
-        try:
-            names = os.listdir(self.root)
-        except FileNotFoundError:
-            return []
-        return sorted(name[: -len(".json")] for name in names if name.endswith(".json") and not name.startswith("."))
-
-    def move_aside(self, stack_name, suffix):
-        """Rename the stack's document and report to ``<name>.<suffix>`` (a migrated state stays, for the record)."""
-        moved = []
-        for name in (stack_name + ".json", stack_name + ".recovery.md"):
-            path = os.path.join(self.root, name)
-            if os.path.exists(path):
-                os.replace(path, "{0}.{1}".format(path, suffix))
-                moved.append("{0}.{1}".format(path, suffix))
-        return moved
-
-    # The lock: a JSON file created with O_EXCL. Its mtime is the heartbeat.
-
-    def read_lock(self, stack_name):
-        path = self._lock_path(stack_name)
-        try:
-            with open(path) as handle:
-                holder = json.load(handle)
-            mtime = os.stat(path).st_mtime
-        except FileNotFoundError:
-            return None
-        except ValueError:
-            return {"host": "?", "pid": None, "started_at": "?", "unreadable": True}
-        if not isinstance(holder, dict):
-            return {"host": "?", "pid": None, "started_at": "?", "unreadable": True}
-        holder["heartbeat_at"] = iso(datetime.datetime.fromtimestamp(mtime, datetime.timezone.utc))
-        holder["age"] = max(0.0, time.time() - mtime)
-        return holder
-
-    def _create_lock(self, stack_name, record):
-        path = self._lock_path(stack_name)
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        except OSError as e:
-            if e.errno != errno.EEXIST:
-                raise StateError("lock {0} cannot be created: {1}".format(path, e.strerror))
-            return False
-        with os.fdopen(fd, "w") as handle:
-            json.dump(record, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        return True
-
-    def _break_lock(self, stack_name, holder):
-        # Under the directory's flock, and only if the lock is still the one judged stale: of several racing
-        # breakers only one removes it, and none removes the lock a faster one has taken since.
-        with self._guard():
-            current = self.read_lock(stack_name)
-            if current is not None and current.get("token") == holder.get("token"):
-                self._unlink_lock(stack_name)
-
-    def _unlink_lock(self, stack_name):
-        path = self._lock_path(stack_name)
-        aside = "{0}.broken-{1}".format(path, uuid.uuid4().hex)
-        try:
-            os.rename(path, aside)
-            os.unlink(aside)
-        except FileNotFoundError:
-            return False
-        return True
-
-    def _remove_lock(self, stack_name, holder):
-        with self._guard():
-            current = self.read_lock(stack_name)
-            if current is None or current.get("token") != holder.get("token"):
-                return False
-            return self._unlink_lock(stack_name)
-
-    def heartbeat(self, stack_name, token):
-        with self._guard():
-            return super().heartbeat(stack_name, token)
-
-    def _refresh_lock(self, stack_name, holder):
-        self._touch_lock(stack_name)
-
-    def _touch_lock(self, stack_name):
-        try:
-            os.utime(self._lock_path(stack_name))
-        except OSError:
-            pass
-
-
-class S3StateStore(StateStore):
-    """State documents as objects under ``s3://<bucket>/<prefix>``, every write conditional.
-
-    ``client`` is a boto3 S3 client (inside modules, the module's own: same credentials, region and endpoint), or
-    amazon.aws's retrying wrapper around one. A write whose answer was lost and that is retried finds its own ETag
-    changed: the store reads the object back and counts a write of the same content as its own."""
-
-    CONFLICT_CODES = ("PreconditionFailed", "ConditionalRequestConflict", "412", "409")
-    MISSING_CODES = ("NoSuchKey", "404", "NotFound")
-
-    def __init__(self, client, bucket, prefix=DEFAULT_STATE_PREFIX, lock_ttl=LOCK_TTL_SECONDS, hostname=None, owner=None):
-        super().__init__()
-        self.client = client
-        self.bucket = bucket
-        # The account that must own the bucket (every call sends it as ExpectedBucketOwner, and S3 refuses the call
-        # when another account owns the bucket): a bucket name taken by someone else, or given by whoever may set
-        # state_bucket, is never read or written. A callable, asked once, at the first call.
-        self._owner = owner
-        self.prefix = prefix
-        self.lock_ttl = lock_ttl
-        self.hostname = hostname or socket.gethostname()
-        self._refreshed = {}  # stack_name -> monotonic time of this process's last lock refresh
-
-    def key(self, stack_name, suffix=".json"):
-        return self.prefix + stack_name + suffix
-
-    def location(self, stack_name):
-        return "s3://{0}/{1}".format(self.bucket, self.key(stack_name))
-
-    def _url(self, key):
-        return "s3://{0}/{1}".format(self.bucket, key)
-
-    def owner(self):
-        if callable(self._owner):
-            self._owner = self._owner()
-        return self._owner
-
-    def _call(self, operation, **params):
-        if getattr(self.client, "retry", None) is not None:  # amazon.aws's RetryingBotoClientWrapper
-            params["aws_retry"] = True
-        if self.owner():
-            params["ExpectedBucketOwner"] = self.owner()
-        return getattr(self.client, operation)(Bucket=self.bucket, **params)
-
-    def _error(self, error, doing, key):
-        code = _code(error)
-        hint = ""
-        if code in ("AccessDenied", "403"):
-            owner = self._owner if isinstance(self._owner, str) else "of the credentials"
-            hint = ("; the bucket must be owned by account {1}, and the credentials need s3:GetObject, s3:PutObject "
-                    "and s3:DeleteObject on {0}* and s3:ListBucket on the bucket for that prefix (see the bucket policy "
-                    "in docs/awx.md)".format(self._url(self.prefix), owner))
-        elif code == "NoSuchBucket":
-            hint = "; create the bucket (versioning on) or pass another state_bucket"
-        return StateError("cannot {0} {1}: {2}{3}".format(doing, self._url(key), _describe(error), hint))
-
-    def _get(self, key):
-        """(bytes, etag, age in seconds by S3's clock, last modified), or None when the object does not exist."""
-        try:
-            answer = self._call("get_object", Key=key)
-        except S3_ERRORS as e:
-            if _code(e) in self.MISSING_CODES:
-                return None
-            raise self._error(e, "read", key)
-        body = answer["Body"].read()
-        modified = answer.get("LastModified")
-        age = None
-        if modified is not None:
-            served = _server_time(answer) or utc_now()
-            age = max(0.0, (served - modified).total_seconds())
-        return body, answer.get("ETag"), age, modified
-
-    def _put(self, key, data, content_type, **conditions):
-        """The new ETag; None when a condition did not hold."""
-        try:
-            return self._call("put_object", Key=key, Body=data, ContentType=content_type, **conditions).get("ETag")
-        except S3_ERRORS as e:
-            if _code(e) in self.CONFLICT_CODES or (conditions.get("IfMatch") and _code(e) in self.MISSING_CODES):
-                return None
-            raise self._error(e, "write", key)
-
-    def _delete(self, key, etag=None):
-        params = {"IfMatch": etag} if etag else {}
-        try:
-            self._call("delete_object", Key=key, **params)
-        except S3_ERRORS as e:
-            if _code(e) in self.CONFLICT_CODES or _code(e) in self.MISSING_CODES:
-                return False
-            raise self._error(e, "delete", key)
-        return True
-
-    def load_versioned(self, stack_name, quarantine=True):
-        key = self.key(stack_name)
-        found = self._get(key)
-        if found is None:
-            return None, None
-        raw, etag = found[0], found[1]
-        try:
-            document = _parse_document(raw)
-        except ValueError as e:
-            where = self._url(key)
-            if not quarantine:
-                raise StateCorrupt("state document {0} is corrupt ({1})".format(where, e), None)
-            aside = "{0}.corrupt-{1}".format(key, _stamp())
-            self._put(aside, raw, "application/octet-stream")
-            self._delete(key, etag)
-            raise StateCorrupt(
-                "state document {0} is corrupt ({1}); it was moved aside to {2}. Nothing was changed in AWS. "
-                "Re-run to rebuild the ledger from the resources' ownership tags, or restore it.".format(
-                    where, e, self._url(aside)),
-                self._url(aside),
-            )
-        return document, etag
-
-    def save(self, stack_name, document, token=None, version=ANY_VERSION):
-        key = self.key(stack_name)
-        data = _dump(document)
-        holder = self._holder_for(stack_name, token) if token is not None else None
-        if version is ANY_VERSION:
-            conditions = {}
-        elif version is None:
-            conditions = {"IfNoneMatch": "*"}
-        else:
-            conditions = {"IfMatch": version}
-        etag = self._put(key, data, "application/json", **conditions)
-        if etag is None:
-            current = self._get(key)
-            if current is not None and current[0] == data:  # a retried write of ours, whose first answer was lost
-                etag = current[1]
-            else:
-                aside = "{0}.conflict-{1}-{2}".format(key, _stamp(), uuid.uuid4().hex[:6])
-                self._put(aside, data, "application/json")
-                raise StateConflict(_conflict_message(stack_name, self._url(key), self._url(aside)), self._url(aside))
-        if holder is not None and not self.holder_gone(holder) and time.monotonic() - self._refreshed.get(stack_name, float("-inf")) >= refresh_interval(
-                holder.get("ttl")):
-            self._refresh_lock(stack_name, holder)
-        return etag
-
-    def save_report(self, stack_name, text):
-        key = self.key(stack_name, ".recovery.md")
-        self._put(key, text.encode("utf-8"), "text/markdown; charset=utf-8")
-        return self._url(key)
-
-    def read_report(self, stack_name):
-        found = self._get(self.key(stack_name, ".recovery.md"))
-        return None if found is None else found[0].decode("utf-8", "replace")
-
-    def list_stacks(self):
-        names = []
-        params = {"Prefix": self.prefix}
-        while True:
-            try:
-                answer = self._call("list_objects_v2", **params)
-            except S3_ERRORS as e:
-                raise self._error(e, "list", self.prefix)
-            for item in answer.get("Contents", []):
-                name = item["Key"][len(self.prefix):]
-                if name.endswith(".json") and "/" not in name and not name.startswith("."):
-                    names.append(name[: -len(".json")])
-            if not answer.get("IsTruncated"):
-                return sorted(names)
-            params["ContinuationToken"] = answer["NextContinuationToken"]
-
-    # The lock: an object created with IfNoneMatch='*'. Its LastModified is the heartbeat; its age is measured
-    # against the Date of the same answer, so neither side's clock matters.
-
-    def read_lock(self, stack_name):
-        found = self._get(self.key(stack_name, ".lock"))
-        if found is None:
-            return None
-        raw, etag, age, modified = found
-        try:
-            holder = json.loads(raw.decode("utf-8"))
-            if not isinstance(holder, dict):
-                raise ValueError("not a lock record")
-        except ValueError:
-            holder = {"host": "?", "pid": None, "started_at": "?", "unreadable": True}
-        holder["_etag"] = etag
-        if modified is not None:
-            holder["heartbeat_at"] = iso(modified)
-            holder["age"] = age
-        return holder
-
-    def _create_lock(self, stack_name, record):
-        created = self._put(self.key(stack_name, ".lock"), json.dumps(record).encode("utf-8"), "application/json",
-                            IfNoneMatch="*")
-        if created is not None:
-            self._refreshed[stack_name] = time.monotonic()
-        return created is not None
-
-    def _break_lock(self, stack_name, holder):
-        # Only the lock that was read (its ETag): a breaker that lost the race, or a refreshed lock, is left alone.
-        self._delete(self.key(stack_name, ".lock"), holder.get("_etag"))
-
-    def _remove_lock(self, stack_name, holder):
-        return self._delete(self.key(stack_name, ".lock"), holder.get("_etag"))
-
-    def _refresh_lock(self, stack_name, holder):
-        record = _public(holder)
-        for name in ("heartbeat_at", "age"):
-            record.pop(name, None)
-        record["beat"] = int(record.get("beat", 0)) + 1  # a new ETag at every beat
-        etag = self._put(self.key(stack_name, ".lock"), json.dumps(record).encode("utf-8"), "application/json",
-                         IfMatch=holder.get("_etag"))
-        if etag is None:
-            # Changed since read: broken by another run (LockLost at the next check), or refreshed by another
-            # module of this run.
-            current = self.read_lock(stack_name)
-            if current is None or current.get("token") != holder.get("token"):
-                raise LockLost(_lost_message(stack_name, _public(current) if current else None),
-                               _public(current) if current else None)
-        self._refreshed[stack_name] = time.monotonic()
-
-
-def _code(error):
-    try:
-        return error.response["Error"]["Code"]
-    except (AttributeError, KeyError, TypeError):
-        return type(error).__name__
-
-
-def _describe(error):
-    try:
-        return "{0} ({1})".format(error.response["Error"].get("Message") or _code(error), _code(error))
-    except (AttributeError, KeyError, TypeError):
-        return str(error)
-
-
-def _server_time(answer):
-    try:
-        return email.utils.parsedate_to_datetime(answer["ResponseMetadata"]["HTTPHeaders"]["date"])
-    except (KeyError, TypeError, ValueError):
-        return None
-
-
-def _pid_alive(pid):
+def pid_alive(pid):
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:
@@ -781,6 +337,10 @@ def open_store(location, client_factory=None, owner=None):
     ``client_factory()`` makes the S3 client of the S3 backend: inside modules the module's own (its credentials,
     region and endpoint); on the controller, one from the same environment. ``owner()`` gives the account that
     must own the bucket (``account_of`` the same credentials)."""
+    # The backends build on this file's interface, so they are imported here, when a store is opened.
+    from ansible_collections.geusemaker.stack.plugins.module_utils.state_store_local import LocalStateStore
+    from ansible_collections.geusemaker.stack.plugins.module_utils.state_store_s3 import S3StateStore
+
     if location["backend"] == "s3":
         if client_factory is None:
             raise StateError("the S3 state backend needs an S3 client")

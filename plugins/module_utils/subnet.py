@@ -5,12 +5,18 @@
 """Public subnets, one per availability zone: adopt by ownership or create tagged, public IP on launch; delete."""
 
 import ipaddress
+import sys
 
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_list_to_ansible_dict, boto3_tag_specifications
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.aws import describe_created
 from ansible_collections.geusemaker.stack.plugins.module_utils.ec2 import Describe
+from ansible_collections.geusemaker.stack.plugins.module_utils.kind import VPC_CONSOLE, Kind, register
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import KEY_TAG, is_planned
+
+TYPE = "subnet"
+# What AWS answers when one is already gone (the teardown and the list believe it; see kind.Kind).
+GONE_CODES = ("InvalidSubnetID.NotFound",)
 
 SUBNETS = Describe("describe_subnets", "Subnets", "subnet-id", "SubnetId")
 
@@ -53,10 +59,10 @@ def ensure(stack, vpc_id, az_count, wanted_zones=None):
     Returns (subnet ids, zones)."""
     keys = [key_for(index) for index in range(az_count)]
     if is_planned(vpc_id):
-        return [stack.plan("subnet", key, vpc_id=vpc_id) for key in keys], []
+        return [stack.plan(TYPE, key, vpc_id=vpc_id) for key in keys], []
     ec2 = stack.clients.ec2
-    with stack.aws_call("cannot look up the subnets of {0}".format(vpc_id), "subnet", action="find"):
-        owned = find_owned(ec2, stack.stack_name, vpc_id, stack.recorded_ids("subnet"))
+    with stack.aws_call("cannot look up the subnets of {0}".format(vpc_id), TYPE, action="find"):
+        owned = find_owned(ec2, stack.stack_name, vpc_id, stack.recorded_ids(TYPE))
         wanted = [owned.get(key) for key in keys]
         missing = [index for index, item in enumerate(wanted) if item is None]
         if missing:
@@ -66,7 +72,7 @@ def ensure(stack, vpc_id, az_count, wanted_zones=None):
             try:
                 free_zones = [zone for zone in wanted_zones or zones(ec2, az_count) if zone not in used_zones]
             except ValueError as e:
-                stack.fail(str(e), resource_type="subnet")
+                stack.fail(str(e), resource_type=TYPE)
             free_cidrs = [cidr for cidr in subnet_cidrs(vpc_cidr, az_count) if cidr not in used_cidrs]
     subnet_ids, subnet_zones = [], []
     for index, key in enumerate(keys):
@@ -74,10 +80,10 @@ def ensure(stack, vpc_id, az_count, wanted_zones=None):
         if item is None:
             zone, cidr = free_zones.pop(0), free_cidrs.pop(0)
             if stack.check_mode:
-                subnet_ids.append(stack.plan("subnet", key, vpc_id=vpc_id, availability_zone=zone, cidr_block=cidr))
+                subnet_ids.append(stack.plan(TYPE, key, vpc_id=vpc_id, availability_zone=zone, cidr_block=cidr))
                 subnet_zones.append(zone)
                 continue
-            with stack.aws_call("cannot create subnet {0} in {1}".format(cidr, zone), "subnet"):
+            with stack.aws_call("cannot create subnet {0} in {1}".format(cidr, zone), TYPE):
                 item = ec2.create_subnet(
                     aws_retry=True,
                     VpcId=vpc_id,
@@ -89,11 +95,11 @@ def ensure(stack, vpc_id, az_count, wanted_zones=None):
         else:
             provenance = "adopted"
         subnet_id = item["SubnetId"]
-        stack.record("subnet", subnet_id, provenance, key=key, vpc_id=vpc_id, availability_zone=item["AvailabilityZone"])
+        stack.record(TYPE, subnet_id, provenance, key=key, vpc_id=vpc_id, availability_zone=item["AvailabilityZone"])
         if not item.get("MapPublicIpOnLaunch"):
             stack.changed = True
             if not stack.check_mode:
-                with stack.aws_call("cannot turn on public IPs in {0}".format(subnet_id), "subnet", subnet_id, action="modify"):
+                with stack.aws_call("cannot turn on public IPs in {0}".format(subnet_id), TYPE, subnet_id, action="modify"):
                     ec2.modify_subnet_attribute(aws_retry=True, SubnetId=subnet_id, MapPublicIpOnLaunch={"Value": True})
         subnet_ids.append(subnet_id)
         subnet_zones.append(item["AvailabilityZone"])
@@ -102,7 +108,7 @@ def ensure(stack, vpc_id, az_count, wanted_zones=None):
 
 def reuse(stack, vpc_id, subnet_ids):
     """Record the user's subnets as reused; preflight has checked that they are public. Returns (ids, zones)."""
-    found = SUBNETS.reuse(stack, "subnet", list(subnet_ids), "subnets",
+    found = SUBNETS.reuse(stack, TYPE, list(subnet_ids), "subnets",
                           lambda item: {"vpc_id": vpc_id, "availability_zone": item["AvailabilityZone"]})
     return list(subnet_ids), [found[subnet_id]["AvailabilityZone"] for subnet_id in subnet_ids]
 
@@ -117,3 +123,9 @@ def discover(clients, stack_name, region):
         {"id": item["SubnetId"], "key": _key_of(item), "vpc_id": item["VpcId"], "availability_zone": item["AvailabilityZone"]}
         for item in SUBNETS.owned(clients.ec2, stack_name)
     ]
+
+
+KIND = register(Kind(
+    TYPE, sys.modules[__name__], GONE_CODES, VPC_CONSOLE + "SubnetDetails:subnetId={id}", "aws ec2 delete-subnet --region {r} --subnet-id {id}",
+    delete_after=("instance", "mount_target"),  # a terminated instance's ENI, a deleting mount target hold it
+))

@@ -4,7 +4,7 @@
 
 """Teardown: one concurrent plan over the dependency table.
 
-Each resource is deleted as soon as everything it waits for (dependencies.DELETE_AFTER) is confirmed
+Each resource is deleted as soon as everything it waits for (its kind's ``delete_after``) is confirmed
 gone, by polling real state every ``poll`` seconds. Transient refusals are retried until the deadline,
 which also bounds every wait. Every attempt is logged in the ledger's events.
 """
@@ -14,23 +14,14 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from ansible_collections.geusemaker.stack.plugins.module_utils import kinds
 from ansible_collections.geusemaker.stack.plugins.module_utils.aws import AWS_ERRORS, error_code
-from ansible_collections.geusemaker.stack.plugins.module_utils.dependencies import DELETE_AFTER, deletion_order
+from ansible_collections.geusemaker.stack.plugins.module_utils.dependencies import deletion_order
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import owned_entries, reused_ids
 from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import StateError, utc_now
 
-# Refusals that clear by themselves once a dependency is released. Throttling is AWSRetry's business; a server
-# error (5xx) that outlasts AWSRetry is retried here too, until the deadline.
-TRANSIENT_CODES = frozenset(
-    (
-        "DependencyViolation",
-        "FileSystemInUse",
-        "IncorrectMountTargetState",
-        "IncorrectFileSystemLifeCycleState",
-        "DeleteConflict",
-        "ConcurrentModification",
-        "VolumeInUse",
-    )
-)
+# Refusals of any kind's delete that clear by themselves once a dependency is released; each kind adds its own
+# (kind.Kind.busy_codes). Throttling is AWSRetry's business; a server error (5xx) that outlasts AWSRetry is retried
+# here too, until the deadline.
+TRANSIENT_CODES = frozenset(("DependencyViolation", "ConcurrentModification"))
 
 
 # AWS may answer NotFound to the delete of what was created seconds earlier, before the create has propagated
@@ -40,9 +31,10 @@ TRANSIENT_CODES = frozenset(
 PROPAGATION_WINDOW = 60
 
 
-def is_transient(error):
-    """A refusal worth retrying until the deadline: a known transient code, or any server-side (5xx) error."""
-    if error_code(error) in TRANSIENT_CODES:
+def is_transient(entry, error):
+    """A refusal worth retrying until the deadline: a transient code, the entry kind's busy code, or any server-side
+    (5xx) error."""
+    if error_code(error) in TRANSIENT_CODES | kinds.get(entry["type"]).busy_codes:
         return True
     try:
         return error.response["ResponseMetadata"]["HTTPStatusCode"] >= 500
@@ -123,7 +115,7 @@ class Teardown:
                 verdict = kind.owned(self.clients, entry, stack_name, entry.get("region") or self.ledger.region)
                 break
             except AWS_ERRORS as e:
-                if is_transient(e) and self.clock() + self.poll < self.deadline:
+                if is_transient(entry, e) and self.clock() + self.poll < self.deadline:
                     self.sleep(self.poll)
                     continue
                 self._note(entry, "error", error_code(e), str(e)[:300])
@@ -154,7 +146,7 @@ class Teardown:
                     if not (in_time and self._just_created(entry)):
                         self._note(entry, "already_gone", code)
                         return True
-                if (is_gone(entry, e) or is_transient(e)) and in_time:
+                if (is_gone(entry, e) or is_transient(entry, e)) and in_time:
                     self._note(entry, "retry", code, str(e)[:300])
                     self.sleep(self.poll)
                     continue
@@ -172,7 +164,7 @@ class Teardown:
                 if is_gone(entry, e):
                     self._note(entry, "deleted")
                     return True
-                if not is_transient(e):
+                if not is_transient(entry, e):
                     self._note(entry, "error", code, str(e)[:300])
                     return False
             if self.clock() + self.poll >= self.deadline:
@@ -191,7 +183,7 @@ class Teardown:
         running = {}
 
         def waits_for(entry):
-            blocking = DELETE_AFTER[entry["type"]]
+            blocking = kinds.get(entry["type"]).delete_after
             return [other for other in plan if other["type"] in blocking and other is not entry]
 
         with ThreadPoolExecutor(max_workers=self.workers) as pool:

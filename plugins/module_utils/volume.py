@@ -7,15 +7,19 @@ NFS). It is created once the instance is placed, in the instance's zone, tagged 
 as DEVICE; the boot script formats it only when it is empty. It is data: keep_data keeps it, and a kept volume
 pins the zone of the next deploy."""
 
+import sys
 import time
 
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_specifications
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.aws import WaitFailed, WaitTimeout, wait_until
 from ansible_collections.geusemaker.stack.plugins.module_utils.ec2 import Describe
+from ansible_collections.geusemaker.stack.plugins.module_utils.kind import EC2_CONSOLE, Kind, register
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import STACK_TAG, is_planned
 
 TYPE = "volume"
+# What AWS answers when one is already gone (the teardown and the list believe it; see kind.Kind).
+GONE_CODES = ("InvalidVolume.NotFound",)
 KEY = "data"
 DEVICE = "/dev/sdf"
 DEFAULT_SIZE_GIB = 100
@@ -108,3 +112,23 @@ def exists(clients, entry):
 def discover(clients, stack_name, region):
     return [{"id": item["VolumeId"], "key": KEY, "availability_zone": item["AvailabilityZone"]}
             for item in VOLUMES.owned(clients.ec2, stack_name, KEY) if item["State"] in LIVE_STATES]
+
+
+GP3_USD_PER_GB_MONTH = 0.08
+HOURS_PER_MONTH = 730
+
+
+def hourly_usd(entry):
+    return (entry.get("size") or DEFAULT_SIZE_GIB) * GP3_USD_PER_GB_MONTH / HOURS_PER_MONTH
+
+
+def cost_note(entry):
+    size = entry.get("size") or DEFAULT_SIZE_GIB
+    return "about USD {0:.2f}/month ({1} GiB gp3)".format(hourly_usd(entry) * HOURS_PER_MONTH, size)
+
+
+KIND = register(Kind(
+    TYPE, sys.modules[__name__], GONE_CODES, EC2_CONSOLE + "VolumeDetails:volumeId={id}", "aws ec2 delete-volume --region {r} --volume-id {id}",
+    delete_after=("instance",),  # attached until its instance is gone
+    busy_codes=("VolumeInUse",), data=True, hourly_usd=hourly_usd, cost_note=cost_note,
+))

@@ -4,10 +4,17 @@
 
 """VPC: adopt by ownership or create tagged, with DNS support and hostnames on; delete."""
 
+import sys
+
 from ansible_collections.amazon.aws.plugins.module_utils.tagging import boto3_tag_specifications
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.aws import describe_created
 from ansible_collections.geusemaker.stack.plugins.module_utils.ec2 import Describe
+from ansible_collections.geusemaker.stack.plugins.module_utils.kind import VPC_CONSOLE, Kind, register
+
+TYPE = "vpc"
+# What AWS answers when one is already gone (the teardown and the list believe it; see kind.Kind).
+GONE_CODES = ("InvalidVpcID.NotFound",)
 
 KEY = "vpc"
 VPCS = Describe("describe_vpcs", "Vpcs", "vpc-id", "VpcId")
@@ -42,13 +49,13 @@ def ensure(stack, cidr_block):
     """Adopt or create the stack's VPC and record it. Returns the VPC id."""
     ec2 = stack.clients.ec2
     found, provenance = stack.adopt_or_create(
-        "vpc", "the VPC", lambda: find_owned(ec2, stack.stack_name, stack.recorded_ids("vpc")),
+        TYPE, "the VPC", lambda: find_owned(ec2, stack.stack_name, stack.recorded_ids(TYPE)),
         lambda: create(ec2, cidr_block, stack.tags(KEY)))
     if found is None:
-        return stack.plan("vpc", KEY, cidr_block=cidr_block)
+        return stack.plan(TYPE, KEY, cidr_block=cidr_block)
     vpc_id = found["VpcId"]
-    stack.record("vpc", vpc_id, provenance, key=KEY, cidr_block=found["CidrBlock"])
-    with stack.aws_call("cannot turn on DNS in VPC {0}".format(vpc_id), "vpc", vpc_id, action="modify"):
+    stack.record(TYPE, vpc_id, provenance, key=KEY, cidr_block=found["CidrBlock"])
+    with stack.aws_call("cannot turn on DNS in VPC {0}".format(vpc_id), TYPE, vpc_id, action="modify"):
         if stack.check_mode:
             stack.changed |= not all(dns_attributes(ec2, vpc_id))
         elif enable_dns(ec2, vpc_id):
@@ -57,7 +64,7 @@ def ensure(stack, cidr_block):
 
 
 # The user's VPC is recorded as reused and never modified.
-reuse = VPCS.reuser("vpc", "VPC", lambda item: {"cidr_block": item["CidrBlock"]})
+reuse = VPCS.reuser(TYPE, "VPC", lambda item: {"cidr_block": item["CidrBlock"]})
 delete = VPCS.deleter("delete_vpc")
 exists = VPCS.exists
 owned = VPCS.marks
@@ -65,3 +72,9 @@ owned = VPCS.marks
 
 def discover(clients, stack_name, region):
     return [{"id": item["VpcId"], "key": KEY} for item in VPCS.owned(clients.ec2, stack_name)]
+
+
+KIND = register(Kind(
+    TYPE, sys.modules[__name__], GONE_CODES, VPC_CONSOLE + "VpcDetails:VpcId={id}", "aws ec2 delete-vpc --region {r} --vpc-id {id}",
+    delete_after=("subnet", "security_group", "internet_gateway", "route_table"),
+))

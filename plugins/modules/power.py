@@ -63,9 +63,6 @@ from ansible_collections.geusemaker.stack.plugins.module_utils import instance
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import LedgerError
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackModule
 
-# Whence an instance may be started: a stop, or a spot interruption of a running stack.
-STARTABLE = ("stopped", "deployed", "degraded")
-
 
 def main():
     stack = StackModule(
@@ -81,9 +78,8 @@ def main():
     try:
         if params["state"] == "stopped":
             ledger.check_transition("stopped")
-        elif ledger.document["status"] not in STARTABLE:
-            raise LedgerError("stack {0} is {1}; only a stack that is {2} can be started".format(
-                stack.stack_name, ledger.document["status"], ", ".join(STARTABLE)))
+        else:
+            ledger.check_startable()
     except LedgerError as e:
         stack.fail(str(e))
     stack.changed = True

@@ -82,7 +82,7 @@ table:
 from ansible_collections.amazon.aws.plugins.module_utils.modules import AnsibleAWSModule
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_list import describe_stack, format_table
-from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import Clients, StackFailure, caller_identity, module_store, retry_decorator
+from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackFailure, caller_identity, module_clients, module_store
 from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import (
     LOCK_OPTIONS,
     STATE_LOCATION_OPTIONS,
@@ -108,7 +108,7 @@ def main():
 
     def clients_for_region(region):
         if region not in clients_by_region:
-            clients_by_region[region] = Clients(lambda service: module.client(service, retry_decorator=retry_decorator(), region=region))
+            clients_by_region[region] = module_clients(module, region)
         return clients_by_region[region]
 
     caller_account = None

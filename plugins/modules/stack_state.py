@@ -164,9 +164,9 @@ def main():
     if params["failed_task"] is not None or params["failed_result"] is not None:
         failure = failure_record(params["failed_task"], params["failed_result"], params["critical"])
     if params["status"] or failure or params["outputs"] is not None or params["clear_failure"]:
-        if params["outputs"] is not None:
-            ledger.document["outputs"] = params["outputs"]
         try:
+            if params["outputs"] is not None:
+                ledger.set_outputs(params["outputs"], save=False)  # saved with the status, in one write
             ledger.set_status(params["status"] or ledger.document["status"], failure=failure,
                               clear_failure=params["clear_failure"])
         except (LedgerError, StateError) as e:

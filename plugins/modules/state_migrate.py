@@ -71,7 +71,8 @@ import os
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.recovery import report
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackModule
-from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import LocalStateStore, LockHeld, StateError, utc_now
+from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import LockHeld, StateError, utc_now
+from ansible_collections.geusemaker.stack.plugins.module_utils.state_store_local import LocalStateStore
 
 
 def main():

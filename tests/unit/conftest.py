@@ -1,14 +1,17 @@
 """Fixtures for unit tests of module_utils: an in-process emulator and a StackContext bound to it."""
 
 
+import copy
+
 import boto3
 import pytest
 from moto import mock_aws
 
 from ansible_collections.amazon.aws.plugins.module_utils.retries import AWSRetry, RetryingBotoClientWrapper
+from ansible_collections.geusemaker.stack.plugins.module_utils import kinds
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import Ledger
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import Clients, StackContext
-from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import LocalStateStore
+from ansible_collections.geusemaker.stack.plugins.module_utils.state_store_local import LocalStateStore
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -84,3 +87,15 @@ class FakeTime:
 @pytest.fixture
 def fake_time():
     return FakeTime()
+
+
+@pytest.fixture
+def registry():
+    """The registry of kinds with every record a copy the test may change (its code, its delete_after); the real
+    records, and only those, are back afterwards."""
+    saved = dict(kinds.KINDS)
+    for resource_type, record in saved.items():
+        kinds.KINDS[resource_type] = copy.copy(record)
+    yield kinds.KINDS
+    kinds.KINDS.clear()
+    kinds.KINDS.update(saved)

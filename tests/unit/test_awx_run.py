@@ -14,10 +14,10 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.recovery import (
 )
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import Heartbeat, RunGone
 from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import (
-    LocalStateStore,
     LockLost,
     state_location,
 )
+from ansible_collections.geusemaker.stack.plugins.module_utils.state_store_local import LocalStateStore
 
 S3 = state_location({"state_backend": "s3", "state_bucket": "team-state"})
 S3_PREFIXED = state_location({"state_backend": "s3", "state_bucket": "team-state", "state_prefix": "prod"})
@@ -120,7 +120,7 @@ def test_recovery_callback_writes_the_report_to_s3_with_the_users_commands(aws):
 
     from ansible_collections.geusemaker.stack.plugins.callback.recovery import CallbackModule
     from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import Ledger
-    from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import S3StateStore
+    from ansible_collections.geusemaker.stack.plugins.module_utils.state_store_s3 import S3StateStore
     from tests.unit.test_recovery_callback import RUN_INSTANCES_FAILED, Display, Result, Task
 
     client = boto3.client("s3", region_name="us-east-1")

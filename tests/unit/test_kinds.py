@@ -1,6 +1,5 @@
 """The registry of resource kinds, the ordering table and the ledger agree; a new kind needs nothing else."""
 
-import copy
 import types
 
 import pytest
@@ -21,9 +20,12 @@ def test_registry_ordering_table_and_ledger_agree():
     assert [kind.type for kind in kinds.KINDS.values() if kind.data] == ["file_system", "ssm_parameter", "volume"]
 
 
-def test_a_kind_without_a_row_is_an_error_not_independent(monkeypatch):
-    monkeypatch.setitem(kinds.KINDS, "gadget", kinds.Kind("gadget", None, ("GadgetNotFound",), "x", "y"))
-    with pytest.raises(ValueError, match="gadget.*no row in dependencies.DELETE_AFTER"):
+def test_a_kind_without_its_delete_after_cannot_be_declared_and_an_unknown_type_has_no_order():
+    with pytest.raises(TypeError):
+        kinds.Kind("gadget", None, ("GadgetNotFound",), "x", "y")  # pylint: disable=no-value-for-parameter
+    with pytest.raises(TypeError, match="a tuple of resource types"):
+        kinds.Kind("gadget", None, ("GadgetNotFound",), "x", "y", "instance")
+    with pytest.raises(ValueError, match="gadget.* not registered kinds"):
         dependencies.deletion_layers(["vpc", "gadget"])
 
 
@@ -104,27 +106,15 @@ def teardown_error(code):
     return client_error(code, "DeleteWidget")
 
 
-@pytest.fixture
-def registry(monkeypatch):
-    """The real registry and ordering table, restored afterwards."""
-    monkeypatch.setattr(kinds, "KINDS", dict(kinds.KINDS))
-    saved = dict(dependencies.DELETE_AFTER)
-    yield
-    dependencies.DELETE_AFTER.clear()
-    dependencies.DELETE_AFTER.update(saved)
-
-
 def test_a_throw_away_kind_is_one_record_and_one_row_and_is_torn_down_in_order(store, registry, monkeypatch):
     cloud = Cloud({("widget", "w-1"), ("widget", "w-orphan"), ("instance", "i-1")})
-    # The registration path: one registry record, one DELETE_AFTER row.
+    # The registration path: the one record a kind file declares, its teardown order in it.
     kinds.register(kinds.Kind("widget", Widgets(cloud), ("WidgetNotFound",), "widgets/home?region={r}#{id}",
-                              "aws widgets delete --region {r} --id {id}", hourly_usd=lambda entry: 0.25))
-    dependencies.DELETE_AFTER["widget"] = ("instance",)
+                              "aws widgets delete --region {r} --id {id}", ("instance",), hourly_usd=lambda entry: 0.25))
     # Only the widgets and one instance exist in this fake cloud.
-    for resource_type in list(kinds.KINDS):
+    for resource_type, record in registry.items():
         if resource_type != "widget":
-            kinds.KINDS[resource_type] = copy.copy(kinds.KINDS[resource_type])
-            kinds.KINDS[resource_type].impl = Instances(cloud) if resource_type == "instance" else Nothing
+            record.impl = Instances(cloud) if resource_type == "instance" else Nothing
 
     book = Ledger.open(store, "s1", "us-east-1")
     book.record("widget", "w-1", "created")
@@ -151,10 +141,9 @@ def test_kind_cost_notes():
     assert kinds.get("instance").hourly_usd({"instance_type": "g4dn.xlarge"}) == 0.526
 
 
-def test_discover_owned_asks_every_kind(monkeypatch):
+def test_discover_owned_asks_every_kind(registry):
     asked = []
-    monkeypatch.setattr(kinds, "KINDS", {t: copy.copy(k) for t, k in kinds.KINDS.items()})
-    for resource_type, kind in kinds.KINDS.items():
+    for resource_type, kind in registry.items():
         kind.impl = types.SimpleNamespace(discover=lambda clients, name, region, t=resource_type: asked.append(t) or [])
     assert teardown.discover_owned(None, "s1", "us-east-1") == []
     assert asked == list(kinds.KINDS)

@@ -14,7 +14,7 @@ def test_no_playbook_role_or_plugin_builds_a_state_path():
         for folder, _unused, names in os.walk(os.path.join(ROOT, top)):
             for name in names:
                 path = os.path.join(folder, name)
-                if path.endswith("state_store.py") or not name.endswith((".py", ".yml", ".j2")):
+                if os.path.basename(path).startswith("state_store") or not name.endswith((".py", ".yml", ".j2")):
                     continue
                 with open(path, encoding="utf-8") as handle:
                     found += ["{0}: {1}".format(os.path.relpath(path, ROOT), line.strip())
@@ -48,3 +48,19 @@ def test_amazon_aws_boto3_and_botocore_are_bounded_to_the_tested_major_version()
     assert sorted(specs) == ["collections/requirements.yml amazon.aws", "execution-environment.yml amazon.aws",
                              "galaxy.yml amazon.aws", "requirements.txt boto3", "requirements.txt botocore"]
     assert [where for where, (spec, package) in specs.items() if not bounded(str(spec), tested[package])] == []
+
+
+def test_the_ledger_is_the_state_documents_only_writer():
+    # Every change to the document goes through a Ledger, which saves over the version it read with the run's token;
+    # a plugin that writes document["..."] itself would save past those rules (issue 21).
+    write = re.compile(r"document\s*\[[^\]]+\]\s*(=(?!=)|\+=|-=)|del\s+\S*document\s*\[|document\.(update|setdefault|pop)\(")
+    found = []
+    for folder, _unused, names in os.walk(os.path.join(ROOT, "plugins")):
+        for name in names:
+            path = os.path.join(folder, name)
+            if not name.endswith(".py") or path.endswith(os.path.join("module_utils", "ledger.py")):
+                continue
+            with open(path, encoding="utf-8") as handle:
+                found += ["{0}:{1}: {2}".format(os.path.relpath(path, ROOT), number, line.strip())
+                          for number, line in enumerate(handle, 1) if write.search(line)]
+    assert found == []

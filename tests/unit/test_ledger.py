@@ -150,3 +150,52 @@ def test_the_account_is_pinned_and_another_is_refused_naming_both(store):
                                           "111111111111"):
         again.pin_account("111111111111", "aws")
     assert store.load("s1")["account_id"] == "123456789012"
+
+
+def test_each_refusal_carries_its_code(store):
+    ledger = Ledger.open(store, "s1", "us-east-1")
+    ledger.pin_account("123456789012", "aws")
+    ledger.record("vpc", "vpc-1", "created")
+    refusals = [
+        (lambda: ledger.record("vpc", "vpc-2", "stolen"), "UnknownProvenance"),
+        (lambda: ledger.mark("vpc", "vpc-9", "deleted"), "NotInLedger"),
+        (lambda: ledger.mark("vpc", "vpc-1", "vanished"), "UnknownStatus"),
+        (lambda: ledger.set_status("destroyed"), "TransitionRefused"),
+        (lambda: ledger.check_startable(), "NotStartable"),
+        (lambda: ledger.pin_account("111111111111", "aws"), "AccountMismatch"),
+        (lambda: Ledger.open(store, "s1", "eu-west-1"), "RegionMismatch"),
+    ]
+    for refused, code in refusals:
+        with pytest.raises(LedgerError) as error:
+            refused()
+        assert error.value.code == code
+
+
+@pytest.mark.parametrize("status, startable", [("stopped", True), ("deployed", True), ("degraded", True), ("failed", False),
+                                               ("rolled_back", False), ("destroyed", False)])
+def test_only_a_stopped_or_running_stack_may_be_started(store, status, startable):
+    ledger = Ledger.open(store, "s1", "us-east-1")
+    ledger.document["status"] = status
+    if startable:
+        ledger.check_startable()
+    else:
+        with pytest.raises(LedgerError, match="is {0}; only a stack that is stopped, deployed, degraded can be started".format(status)):
+            ledger.check_startable()
+
+
+def test_a_failure_is_recorded_once_and_the_status_stays(store):
+    ledger = Ledger.open(store, "s1", "us-east-1")
+    ledger.set_status("failed")
+    first, second = failure_record("launch", {"msg": "no capacity"}), failure_record("retry", {"msg": "other"})
+    assert ledger.record_failure(first) is True
+    assert Ledger.open(store, "s1", "us-east-1").record_failure(second) is False
+    saved = store.load("s1")
+    assert saved["failure"] == first and saved["status"] == "failed"
+
+
+def test_outputs_are_saved_through_the_ledger(store):
+    ledger = Ledger.open(store, "s1", "us-east-1")
+    ledger.set_outputs({"service_url": "https://203.0.113.7"})
+    assert store.load("s1")["outputs"] == {"service_url": "https://203.0.113.7"}
+    ledger.set_outputs({"service_url": "https://203.0.113.8"}, save=False)
+    assert store.load("s1")["outputs"] == {"service_url": "https://203.0.113.7"}

@@ -212,6 +212,16 @@ def test_spot_short_but_on_demand_enough_passes(clients):
     assert account(clients)[1:] == ([], [])
 
 
+@pytest.mark.parametrize("use_spot", [True, False])
+def test_a_quota_that_fits_exactly_passes_and_one_vcpu_less_is_refused(clients, use_spot):
+    # A new account's G and VT quota is often 4, and g4dn.xlarge needs exactly 4 (issue 21: ">=" must not become ">").
+    answer_in_turn(clients.service_quotas, "GetServiceQuota", [{"Quota": {"Value": 4.0}}, {"Quota": {"Value": 3.0}}])
+    assert preflight.quota_problems(clients.service_quotas, "g4dn.xlarge", 4, use_spot) == ([], [])
+    problems, warnings = preflight.quota_problems(clients.service_quotas, "g4dn.xlarge", 4, use_spot)
+    assert warnings == [] and len(problems) == (2 if use_spot else 1)
+    assert "is 3, but g4dn.xlarge needs 4" in problems[-1]
+
+
 def test_a_gpu_type_uses_the_g_and_vt_quotas():
     assert preflight.quota_family("g4dn.xlarge") == "G and VT" and preflight.VCPU_QUOTAS["G and VT"] == ("L-DB2E81BA", "L-3819A6DF")
     assert preflight.quota_family("vt1.3xlarge") == "G and VT"

@@ -166,15 +166,15 @@ def test_corrupt_state_is_left_alone(store):
 
 
 def test_unwritable_store_still_shows_the_report(store, monkeypatch):
-    from ansible_collections.geusemaker.stack.plugins.module_utils import state_store
+    from ansible_collections.geusemaker.stack.plugins.module_utils import state_store, state_store_local
 
     leave_stack(store, "failed")
 
     def refuse(self, *args, **kwargs):
         raise state_store.StateError("read-only file system")
 
-    monkeypatch.setattr(state_store.LocalStateStore, "save", refuse)
-    monkeypatch.setattr(state_store.LocalStateStore, "save_report", refuse)
+    monkeypatch.setattr(state_store_local.LocalStateStore, "save", refuse)
+    monkeypatch.setattr(state_store_local.LocalStateStore, "save_report", refuse)
     display = replay(store.root, [RUN_INSTANCES_FAILED])
     assert "cannot record the failure" in display.warnings[0]
     assert "Recovery report: not written (read-only file system)" in display.shown[0]
@@ -209,3 +209,25 @@ def test_another_live_run_holding_the_lock_gets_nothing_written(store):
     assert display.shown == [] and "another run holds it" in display.warnings[0]
     assert open(os.path.join(store.root, "s1.json")).read() == before
     assert not os.path.exists(os.path.join(store.root, "s1.recovery.md"))
+
+
+def test_a_change_between_the_callbacks_read_and_its_save_is_kept(store, monkeypatch):
+    # The callback adds the failure over the version it read: a run that wrote in between (another host's
+    # cleanup, a retry) keeps its document, and the callback's copy is only kept beside it.
+    from ansible_collections.geusemaker.stack.plugins.module_utils.state_store_local import LocalStateStore
+
+    ledger = leave_stack(store, "failed")
+    read, writes = LocalStateStore.load_versioned, ["rolling_back"]
+
+    def read_then_another_run_writes(self, stack_name, quarantine=True):
+        answer = read(self, stack_name, quarantine=quarantine)
+        if writes:
+            ledger.set_status(writes.pop())
+        return answer
+
+    monkeypatch.setattr(LocalStateStore, "load_versioned", read_then_another_run_writes)
+    display = replay(store.root, [RUN_INSTANCES_FAILED])
+    document = store.load("s1")
+    assert document["status"] == "rolling_back" and document["failure"] is None
+    assert "cannot record the failure" in display.warnings[0] and "changed" in display.warnings[0]
+    assert [name for name in os.listdir(store.root) if ".conflict-" in name]

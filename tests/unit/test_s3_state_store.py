@@ -10,10 +10,8 @@ from botocore.exceptions import ClientError
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import Ledger
 from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import (
-    LocalStateStore,
     LockHeld,
     LockLost,
-    S3StateStore,
     StateConflict,
     StateCorrupt,
     StateError,
@@ -22,6 +20,8 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.state_store impor
     refresh_interval,
     state_location,
 )
+from ansible_collections.geusemaker.stack.plugins.module_utils.state_store_local import LocalStateStore
+from ansible_collections.geusemaker.stack.plugins.module_utils.state_store_s3 import S3StateStore
 from tests.unit.conftest import REGION, SESSION, wrapped_client
 
 BUCKET = "state-bucket"

@@ -8,9 +8,8 @@ import sys
 
 import pytest
 
-from ansible_collections.geusemaker.stack.plugins.module_utils import state_store
+from ansible_collections.geusemaker.stack.plugins.module_utils import state_store_local
 from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import (
-    LocalStateStore,
     LockHeld,
     StateCorrupt,
     StateError,
@@ -19,6 +18,7 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.state_store impor
     state_location,
     utc_now,
 )
+from ansible_collections.geusemaker.stack.plugins.module_utils.state_store_local import LocalStateStore
 
 DOC = {"schema_version": 1, "stack_name": "s1", "resources": [], "events": []}
 
@@ -82,7 +82,7 @@ def test_a_state_dir_without_write_access_is_a_clear_error(tmp_path, monkeypatch
     """What a read-only mount answers, root included: the directory exists, access(W_OK) says no."""
     store = LocalStateStore(str(tmp_path / "d"))
     store.save("s1", DOC)
-    monkeypatch.setattr(state_store.os, "access", lambda path, mode: not (mode & os.W_OK))
+    monkeypatch.setattr(state_store_local.os, "access", lambda path, mode: not (mode & os.W_OK))
     with pytest.raises(StateError, match="state_dir .*/d is not writable"):
         store.ensure_writable()
     with pytest.raises(StateError, match="is not writable"):
@@ -116,7 +116,7 @@ def fail_the_write_midway(monkeypatch):
         def __exit__(self, *exc):
             self.handle.close()
 
-    monkeypatch.setattr(state_store.os, "fdopen", lambda *args, **kwargs: HalfWritten(real_fdopen(*args, **kwargs)))
+    monkeypatch.setattr(state_store_local.os, "fdopen", lambda *args, **kwargs: HalfWritten(real_fdopen(*args, **kwargs)))
 
 
 def fail(name, error):
@@ -124,7 +124,7 @@ def fail(name, error):
         def refuse(*args, **kwargs):
             raise OSError(error, os.strerror(error))
 
-        monkeypatch.setattr(state_store.os, name, refuse)
+        monkeypatch.setattr(state_store_local.os, name, refuse)
 
     return patch
 
@@ -165,8 +165,8 @@ def test_a_save_writes_a_temp_file_syncs_it_then_renames_it_and_syncs_the_direct
         steps.append(("rename", source, target))
         return real_replace(source, target)
 
-    monkeypatch.setattr(state_store.os, "fsync", fsync)
-    monkeypatch.setattr(state_store.os, "replace", replace)
+    monkeypatch.setattr(state_store_local.os, "fsync", fsync)
+    monkeypatch.setattr(state_store_local.os, "replace", replace)
     store.save("s1", new)
     monkeypatch.undo()
     [(synced, temp, content, meanwhile), (renamed, source, target), (synced_dir, directory)] = steps

@@ -186,10 +186,10 @@ def ledger(store):
 
 
 def with_impls(monkeypatch, make_impl):
-    """Every registered kind, its code replaced by ``make_impl(type)``."""
-    monkeypatch.setattr(kinds, "KINDS", {t: copy.copy(kind) for t, kind in kinds.KINDS.items()})
-    for resource_type, kind in kinds.KINDS.items():
-        kind.impl = make_impl(resource_type)
+    """Every registered kind, its code replaced by ``make_impl(type)`` (the records restored afterwards)."""
+    for resource_type, kind in list(kinds.KINDS.items()):
+        monkeypatch.setitem(kinds.KINDS, resource_type, copy.copy(kind))
+        kinds.KINDS[resource_type].impl = make_impl(resource_type)
 
 
 def fill(ledger, ids_by_type, monkeypatch, **cloud_options):
@@ -233,18 +233,13 @@ def test_table_has_no_cycle_and_starts_with_independent_roots():
     position = {t: i for i, layer in enumerate(layers) for t in layer}
     for resource_type, blockers in DELETE_AFTER.items():
         assert all(position[b] < position[resource_type] for b in blockers), resource_type
-    with pytest.raises(ValueError):
-        deletion_layers_with_cycle()
 
 
-def deletion_layers_with_cycle():
-    saved = dict(DELETE_AFTER)
-    try:
-        DELETE_AFTER["instance"] = ("vpc",)
-        return deletion_layers(["instance", "vpc", "subnet"])
-    finally:
-        DELETE_AFTER.clear()
-        DELETE_AFTER.update(saved)
+
+def test_a_cycle_is_refused(monkeypatch):
+    monkeypatch.setattr(kinds.get("instance"), "delete_after", ("vpc",))
+    with pytest.raises(ValueError, match="dependency cycle"):
+        deletion_layers(["instance", "vpc", "subnet"])
 
 
 def test_full_stack_is_deleted_in_dependency_order(ledger, monkeypatch):
@@ -305,7 +300,7 @@ def test_nothing_is_asked_to_go_while_what_holds_it_still_exists(ledger, monkeyp
 def test_dropping_any_real_edge_from_the_table_is_caught(ledger, monkeypatch, edge):
     """The check above can fail: without one of the edges, the fake cloud sees a deletion of a held resource."""
     resource_type, holder = edge
-    monkeypatch.setitem(DELETE_AFTER, resource_type, tuple(t for t in DELETE_AFTER[resource_type] if t != holder))
+    monkeypatch.setattr(kinds.get(resource_type), "delete_after", tuple(t for t in DELETE_AFTER[resource_type] if t != holder))
     if holder in closure(DELETE_AFTER, resource_type):
         pytest.skip("the table still orders it through another type")  # no such edge today
     cloud, _done, _left = slow_holder_teardown(ledger, monkeypatch, holder)
@@ -485,9 +480,12 @@ def test_discover_owned_collects_every_kind(monkeypatch):
         def discover(clients, stack_name, region):
             return [{"id": stack_name + "-x"}]
 
-    monkeypatch.setattr(kinds, "KINDS", {t: copy.copy(kinds.KINDS[t]) for t in ("vpc", "subnet")})
-    for kind in kinds.KINDS.values():
-        kind.impl = Kind
+    records = {resource_type: copy.copy(kinds.get(resource_type)) for resource_type in ("vpc", "subnet")}
+    for resource_type in list(kinds.KINDS):  # only these two kinds, for this test
+        monkeypatch.delitem(kinds.KINDS, resource_type)
+    for resource_type, record in records.items():
+        record.impl = Kind
+        monkeypatch.setitem(kinds.KINDS, resource_type, record)
     assert teardown.discover_owned(None, "s1", "r") == [{"id": "s1-x", "type": "vpc"}, {"id": "s1-x", "type": "subnet"}]
 
 
