@@ -14,6 +14,8 @@ a module registers the kinds whose files it loads, and a kind's type is recorded
 ``kinds.py`` loads them all, for the teardown, the list and the recovery report. Adding a kind: docs/design.md.
 """
 
+from ansible_collections.geusemaker.stack.plugins.module_utils.aws import AWS_ERRORS, error_code
+
 CONSOLE = "https://{r}.console.aws.amazon.com/"
 # The consoles' own prefixes, after CONSOLE, that several kinds' links share.
 VPC_CONSOLE = "vpcconsole/home?region={r}#"
@@ -46,6 +48,16 @@ class Kind:
         self.data = data
         self._hourly_usd = hourly_usd
         self._cost_note = cost_note
+
+    def exists(self, clients, entry):
+        """Whether the entry's resource still exists: the kind's own ``exists``, with an answer in ``gone_codes``
+        (what AWS says of an id it no longer knows) meaning no. Any other refusal is raised."""
+        try:
+            return self.impl.exists(clients, entry)
+        except AWS_ERRORS as error:
+            if error_code(error) in self.gone_codes:
+                return False
+            raise
 
     def hourly_usd(self, entry):
         return self._hourly_usd(entry) if self._hourly_usd else None

@@ -9,7 +9,6 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.aws import AWS_ER
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import owned_entries
 from ansible_collections.geusemaker.stack.plugins.module_utils.recovery import estimated_hourly_usd
 from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import StateCorrupt, StateError, parse_iso, utc_now
-from ansible_collections.geusemaker.stack.plugins.module_utils.teardown import is_gone
 
 
 def human_age(seconds):
@@ -24,11 +23,10 @@ def existing_entries(clients, document):
     existing = []
     for entry in owned_entries(document):
         try:
-            if kinds.get(entry["type"]).impl.exists(clients, entry):
+            if kinds.get(entry["type"]).exists(clients, entry):
                 existing.append(entry)
-        except AWS_ERRORS as e:
-            if not is_gone(entry, e):
-                return None
+        except AWS_ERRORS:
+            return None
     return existing
 
 

@@ -238,7 +238,7 @@ def test_delete_exists_discover(stack, network, fake_time):
     entry = stack.ledger.find("mount_target", ids[0])
     assert mount_target.exists(stack.clients, entry)
     mount_target.delete(stack.clients, entry)
-    assert not mount_target.exists(stack.clients, entry)
+    assert not mount_target.KIND.exists(stack.clients, entry)
     assert [item["id"] for item in mount_target.discover(stack.clients, "unit", REGION)] == ids[1:]
 
 
@@ -273,9 +273,9 @@ def test_exists_states_and_errors(aws):
     entry = {"id": "fsmt-0123456789abc"}
     assert not mount_target.exists(FakeClients(fake_efs(state="deleted")[0]), entry)
     assert mount_target.exists(FakeClients(fake_efs(state="deleting")[0]), entry)
-    assert not mount_target.exists(FakeClients(fake_efs(error=client_error("MountTargetNotFound"))[0]), entry)
+    assert not mount_target.KIND.exists(FakeClients(fake_efs(error=client_error("MountTargetNotFound"))[0]), entry)
     with pytest.raises(ClientError):
-        mount_target.exists(FakeClients(fake_efs(error=client_error("AccessDeniedException"))[0]), entry)
+        mount_target.KIND.exists(FakeClients(fake_efs(error=client_error("AccessDeniedException"))[0]), entry)
 
 
 def test_one_mount_target_per_zone_when_subnets_share_one(stack, store, network, fake_time):
