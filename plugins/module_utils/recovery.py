@@ -22,6 +22,29 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.state_store impor
 
 COMMAND_STYLES = ("checkout", "collection", "awx")
 JOB_TEMPLATES = {"deploy": "GeuseMaker deploy", "destroy": "GeuseMaker destroy", "check": "GeuseMaker check"}
+# A playbook run from an installed collection (ansible-playbook geusemaker.stack.<name>) lies here.
+COLLECTION_PLAYBOOKS = re.compile(r"/ansible_collections/geusemaker/stack/playbooks/?$")
+
+
+def commands_of_run(run_vars):
+    """The ``commands`` option as this user runs the playbooks, from the run's variables: AWX job templates under AWX
+    (it sets awx_job_id, older controllers tower_job_id), geusemaker.stack.<name> when the playbook runs from an
+    installed collection, playbooks/<name>.yml from a checkout. -e command_style= overrides the style, and
+    -e deploy_job_template= (destroy_, check_) names a job template other than the default."""
+    style = run_vars.get("command_style")
+    if not style:
+        if run_vars.get("awx_job_id") is not None or run_vars.get("tower_job_id") is not None:
+            style = "awx"
+        elif COLLECTION_PLAYBOOKS.search(str(run_vars.get("playbook_dir") or "")):
+            style = "collection"
+        else:
+            style = "checkout"
+    commands = {"style": style}
+    for playbook in JOB_TEMPLATES:
+        template = run_vars.get(playbook + "_job_template")
+        if template:
+            commands[playbook + "_job_template"] = str(template)
+    return commands
 
 
 def location_args(location):

@@ -6,6 +6,7 @@ import os
 import pytest
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.recovery import (
+    commands_of_run,
     leftovers_warning,
     playbook_command,
     recovery_options,
@@ -93,6 +94,24 @@ DOCUMENT = {
     "resources": [{"type": "vpc", "id": "vpc-1", "status": "present", "provenance": "created"},
                   {"type": "subnet", "id": "subnet-1", "status": "present", "provenance": "created"}],
 }
+
+
+@pytest.mark.parametrize("run_vars, commands", [
+    ({"playbook_dir": "/home/me/geusemaker/playbooks"}, {"style": "checkout"}),
+    ({"playbook_dir": "/home/me/.ansible/collections/ansible_collections/geusemaker/stack/playbooks"},
+     {"style": "collection"}),
+    ({"playbook_dir": "/runner/project/playbooks", "awx_job_id": 0}, {"style": "awx"}),
+    ({"playbook_dir": "/runner/project/playbooks", "tower_job_id": 12, "destroy_job_template": "Team destroy"},
+     {"style": "awx", "destroy_job_template": "Team destroy"}),
+    ({"playbook_dir": "/x/ansible_collections/geusemaker/stack/playbooks", "awx_job_id": 3, "command_style": "checkout",
+      "deploy_job_template": "", "check_job_template": "Team check"},
+     {"style": "checkout", "check_job_template": "Team check"}),
+    ({}, {"style": "checkout"}),
+])
+def test_the_commands_of_a_run_come_from_its_variables(run_vars, commands):
+    # AWX's job id (0 counts: it is set), the playbook's directory and -e overrides: what the stack_state and
+    # state_migrate action plugins give their module, so no play spells the commands out (issue 21).
+    assert commands_of_run(run_vars) == commands
 
 
 def test_summary_is_what_a_job_publishes():

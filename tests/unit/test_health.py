@@ -13,6 +13,7 @@ from ansible.module_utils.testing import patch_module_args
 from ansible_collections.geusemaker.stack.plugins.module_utils import health
 from ansible_collections.geusemaker.stack.plugins.modules import health_check
 from tests.support.health_stub import connect_to, start_stub
+from tests.support.aws_calls import client_error
 
 CREDENTIALS = {"proxy_password": "Pr0xyPassw0rdThatIsLongEnough1234", "qdrant_api_key": "QdrantKey0123456789abcdefABCDEF99"}
 PATH = "/geusemaker/unit/"
@@ -398,8 +399,7 @@ def test_module_fails_when_its_credentials_are_missing(aws, tmp_path, recorded, 
 
 def test_module_fails_when_ssm_refuses(aws, tmp_path, recorded, capsys, monkeypatch):
     def refuse(*args, **kwargs):
-        from botocore.exceptions import ClientError
-        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "GetParameters")
+        raise client_error("AccessDeniedException", "GetParameters", message="no")
 
     recorded(launch())
     monkeypatch.setattr(health, "read_credentials", refuse)

@@ -64,3 +64,50 @@ def test_the_ledger_is_the_state_documents_only_writer():
                 found += ["{0}:{1}: {2}".format(os.path.relpath(path, ROOT), number, line.strip())
                           for number, line in enumerate(handle, 1) if write.search(line)]
     assert found == []
+
+
+def plays():
+    """(playbook file, play) of every play of the collection's playbooks."""
+    import yaml
+
+    folder = os.path.join(ROOT, "playbooks")
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".yml"):
+            with open(os.path.join(folder, name), encoding="utf-8") as handle:
+                for play in yaml.safe_load(handle):
+                    yield name, play
+
+
+def collection_calls(tasks):
+    """The arguments of every call of a geusemaker.stack module in ``tasks``, blocks included."""
+    for task in tasks or []:
+        for key, value in task.items():
+            if key in ("block", "rescue", "always"):
+                yield from collection_calls(value)
+            elif key.startswith("geusemaker.stack.") and isinstance(value, dict):
+                yield value
+
+
+HEADER_VARS = ("aws_region", "aws_session_token", "lock_ttl", "geusemaker_aws", "geusemaker_stack")
+SHARED_DEFAULTS = {"group/geusemaker.stack.aws": "{{ geusemaker_aws }}", "group/geusemaker.stack.stack": "{{ geusemaker_stack }}"}
+
+
+def test_every_play_has_the_shared_header():
+    # The region, the session token, the lock's ttl, the state location and the module defaults are given once, in
+    # playbooks/vars/stack.yml; a play that spells them out again would drift from the others (issue 21).
+    import yaml
+
+    with open(os.path.join(ROOT, "playbooks", "vars", "stack.yml"), encoding="utf-8") as handle:
+        assert sorted(yaml.safe_load(handle)) == sorted(HEADER_VARS)
+    found = []
+    for name, play in plays():
+        where = "{0}: {1}".format(name, play.get("name"))
+        if play.get("vars_files") != ["vars/stack.yml"]:
+            found.append("{0} does not read vars/stack.yml".format(where))
+        found += ["{0} sets {1} itself".format(where, var) for var in HEADER_VARS if var in (play.get("vars") or {})]
+        if any(True for _unused in collection_calls(play.get("tasks"))) and play.get("module_defaults") != SHARED_DEFAULTS:
+            found.append("{0} has module_defaults {1}".format(where, play.get("module_defaults")))
+        if any("commands" in args for args in collection_calls(play.get("tasks"))):
+            found.append("{0} gives commands itself (the stack_state action plugin reads them from the run)".format(where))
+    assert found == []
+    assert len(list(plays())) == 9

@@ -13,7 +13,7 @@ from ansible_collections.geusemaker.stack.plugins.module_utils import (
 )
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import STACK_TAG
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackFailure
-from tests.support.aws_calls import hide_tag_lookups
+from tests.support.aws_calls import client_error, hide_tag_lookups
 
 
 def build(stack, allowed=("203.0.113.0/24",), ssh=()):
@@ -178,13 +178,11 @@ def test_subnet_cidrs_split_the_vpc():
 
 
 def test_create_refusal_is_logged_and_fails(stack, monkeypatch):
-    from botocore.exceptions import ClientError
-
     vpc_id = vpc.ensure(stack, "10.9.0.0/16")
     ec2 = stack.clients.ec2
 
     def refuse(**kwargs):
-        raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "CreateInternetGateway")
+        raise client_error("UnauthorizedOperation", "CreateInternetGateway", message="no")
 
     monkeypatch.setattr(ec2, "create_internet_gateway", refuse)
     with pytest.raises(StackFailure) as failure:

@@ -6,7 +6,6 @@ import json
 import os
 
 import pytest
-from botocore.exceptions import ClientError
 
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import Ledger
 from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import (
@@ -22,6 +21,7 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.state_store impor
 )
 from ansible_collections.geusemaker.stack.plugins.module_utils.state_store_local import LocalStateStore
 from ansible_collections.geusemaker.stack.plugins.module_utils.state_store_s3 import S3StateStore
+from tests.support.aws_calls import client_error
 from tests.unit.conftest import REGION, SESSION, wrapped_client
 
 BUCKET = "state-bucket"
@@ -259,8 +259,7 @@ def bucket_owned_by(store, account):
     def check(params, model, **kwargs):
         seen.append((model.name, params.get("ExpectedBucketOwner")))
         if params.get("ExpectedBucketOwner") not in (None, account):
-            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"},
-                               "ResponseMetadata": {"HTTPStatusCode": 403}}, model.name)
+            raise client_error("AccessDenied", model.name, status=403, message="Access Denied")
 
     store.client.client.meta.events.register("before-parameter-build.s3", check)
     return seen

@@ -235,7 +235,6 @@ def test_table_has_no_cycle_and_starts_with_independent_roots():
         assert all(position[b] < position[resource_type] for b in blockers), resource_type
 
 
-
 def test_a_cycle_is_refused(monkeypatch):
     monkeypatch.setattr(kinds.get("instance"), "delete_after", ("vpc",))
     with pytest.raises(ValueError, match="dependency cycle"):

@@ -7,22 +7,10 @@ import sys
 import pytest
 import yaml
 
-from ansible.parsing.dataloader import DataLoader
-from ansible.template import Templar, trust_as_template
+from tests.support.boot_harness import INPUTS, render_user_data as render
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 ROLE = os.path.join(ROOT, "roles", "services")
-INPUTS = dict(services_ssm_path="/geusemaker/demo/", services_region="eu-west-1", services_file_system_id="fs-0123456789abcdef0")
-
-
-def render(**overrides):
-    with open(os.path.join(ROLE, "defaults", "main.yml")) as f:
-        variables = yaml.safe_load(f)
-    variables.update(INPUTS, **overrides)
-    # Role defaults are trusted templates in a play; plain YAML here, so say so.
-    variables = {k: trust_as_template(v) if isinstance(v, str) else v for k, v in variables.items()}
-    with open(os.path.join(ROLE, "templates", "user_data.sh.j2")) as f:
-        return Templar(loader=DataLoader(), variables=variables).template(trust_as_template(f.read()))
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,11 @@
 import os
 
 import pytest
-from botocore.exceptions import ClientError
 
 from ansible_collections.geusemaker.stack.plugins.module_utils import vpc
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import STACK_TAG
 from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module import StackFailure
+from tests.support.aws_calls import client_error
 
 
 def tags_of(ec2, vpc_id):
@@ -65,7 +65,7 @@ def test_delete_exists_discover(stack):
 
 def test_refused_dns_change_fails_with_the_vpc_and_the_code(stack, monkeypatch):
     def refuse(*args, **kwargs):
-        raise ClientError({"Error": {"Code": "UnauthorizedOperation", "Message": "no"}}, "ModifyVpcAttribute")
+        raise client_error("UnauthorizedOperation", "ModifyVpcAttribute", message="no")
 
     monkeypatch.setattr(vpc, "enable_dns", refuse)
     with pytest.raises(StackFailure) as caught:
