@@ -218,7 +218,7 @@ def test_lookup_after_lost_response_failure(stack, monkeypatch):
     assert "cannot look up IAM role" in str(failure.value)
 
 
-def test_delete_with_policies_exists_discover(stack):
+def test_discover_and_delete_with_a_foreign_policy(stack):
     iam_role.ensure(stack, FS_ARN)
     iam = stack.clients.iam
     iam.put_role_policy(RoleName=NAME, PolicyName="extra", PolicyDocument=json.dumps(iam_role.inline_policy("unit", "us-east-1")))
@@ -226,14 +226,10 @@ def test_delete_with_policies_exists_discover(stack):
         {"id": NAME, "key": "role", "arn": iam.get_role(RoleName=NAME)["Role"]["Arn"]}
     ]
     assert iam_role.discover(stack.clients, "other", "us-east-1") == []
+    # A policy someone else put on the role does not stop its delete (the rest: test_kind_contract.py).
     entry = stack.ledger.find("iam_role", NAME)
-    assert iam_role.exists(stack.clients, entry)
     iam_role.delete(stack.clients, entry)
     assert not iam_role.exists(stack.clients, entry)
-    assert iam_role.discover(stack.clients, "unit", "us-east-1") == []
-    with pytest.raises(ClientError) as gone:
-        iam_role.delete(stack.clients, entry)
-    assert gone.value.response["Error"]["Code"] == "NoSuchEntity"
 
 
 def test_discover_ignores_untagged_role(stack):

@@ -223,7 +223,7 @@ def test_describe_failure_while_waiting_fails(stack, monkeypatch, network, fake_
     assert (event["action"], event["type"], event["outcome"]) == ("wait", "mount_target", "error")
 
 
-def test_delete_exists_discover(stack, network, fake_time):
+def test_discover_finds_each_zones_mount_target(stack, network, fake_time):
     ids = run(stack, network, fake_time)
     found = mount_target.discover(stack.clients, "unit", REGION)
     assert sorted(found, key=lambda item: item["id"]) == sorted(
@@ -235,10 +235,8 @@ def test_delete_exists_discover(stack, network, fake_time):
         key=lambda item: item["id"],
     )
     assert mount_target.discover(stack.clients, "other", REGION) == []
-    entry = stack.ledger.find("mount_target", ids[0])
-    assert mount_target.exists(stack.clients, entry)
-    mount_target.delete(stack.clients, entry)
-    assert not mount_target.KIND.exists(stack.clients, entry)
+    # One of several goes; discover still finds the others (the rest: test_kind_contract.py).
+    mount_target.delete(stack.clients, stack.ledger.find("mount_target", ids[0]))
     assert [item["id"] for item in mount_target.discover(stack.clients, "unit", REGION)] == ids[1:]
 
 

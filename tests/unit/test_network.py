@@ -206,24 +206,6 @@ def test_reuse_records_without_touching(stack):
     assert not stack.changed
 
 
-def test_delete_exists_discover(stack):
-    built = build(stack)
-    clients = stack.clients
-    kinds = [(route_table, "route_table"), (internet_gateway, "internet_gateway"),
-             (security_group, "security_group"), (subnet, "subnet")]
-    for kind, resource_type in kinds:
-        found = kind.discover(clients, "unit", "us-east-1")
-        assert found and all(item["key"] for item in found)
-        for item in found:
-            entry = stack.ledger.find(resource_type, item["id"])
-            assert entry is not None
-            assert kind.exists(clients, entry)
-            kind.delete(clients, entry)
-            assert not kind.exists(clients, entry)
-    assert not internet_gateway.discover(clients, "unit", "us-east-1")
-    vpc.delete(clients, stack.ledger.find("vpc", built["vpc_id"]))
-
-
 def test_ipv6_sources_become_ipv6_rules_and_converge(make_stack):
     built = build(make_stack(), allowed=("203.0.113.0/24", "2001:DB8::/32"), ssh=("2001:db8:1::/48",))
     ec2 = make_stack().clients.ec2

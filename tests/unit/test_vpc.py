@@ -54,15 +54,6 @@ def test_reuse_records_without_tagging(stack):
     assert stack.ledger.find("vpc", user_vpc)["provenance"] == "reused"
 
 
-def test_delete_exists_discover(stack):
-    vpc_id = vpc.ensure(stack, "10.9.0.0/16")
-    assert [d["id"] for d in vpc.discover(stack.clients, "unit", "us-east-1")] == [vpc_id]
-    entry = stack.ledger.find("vpc", vpc_id)
-    assert vpc.exists(stack.clients, entry)
-    vpc.delete(stack.clients, entry)
-    assert not vpc.exists(stack.clients, entry)
-
-
 def test_refused_dns_change_fails_with_the_vpc_and_the_code(stack, monkeypatch):
     def refuse(*args, **kwargs):
         raise client_error("UnauthorizedOperation", "ModifyVpcAttribute", message="no")
