@@ -9,10 +9,7 @@ imports only that kind's file. ``DELETE_AFTER`` (what must be gone before each t
 records. Adding a kind: docs/design.md.
 """
 
-try:
-    from collections.abc import Mapping
-except ImportError:  # Python 2
-    from collections import Mapping
+from ansible.module_utils.six.moves.collections_abc import Mapping
 
 from ansible_collections.geusemaker.stack.plugins.module_utils import (
     file_system,
@@ -29,7 +26,6 @@ from ansible_collections.geusemaker.stack.plugins.module_utils import (
     vpc,
 )
 from ansible_collections.geusemaker.stack.plugins.module_utils import kind
-from ansible_collections.geusemaker.stack.plugins.module_utils.kind import CONSOLE, KINDS, Kind, get, register  # noqa: F401
 
 KIND_FILES = (vpc, subnet, internet_gateway, route_table, security_group, file_system, mount_target, ssm_parameter,
               iam_role, instance_profile, instance, volume)
@@ -52,3 +48,8 @@ class DeleteAfter(Mapping):
 
 
 DELETE_AFTER = DeleteAfter()
+# The registry, for the code that works across kinds (kinds.get(type), kinds.KINDS) and a test's throw-away kind.
+KINDS = kind.KINDS
+Kind = kind.Kind
+get = kind.get
+register = kind.register

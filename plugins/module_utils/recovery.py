@@ -16,6 +16,7 @@ import shlex
 from urllib.parse import quote as url_quote
 
 from ansible_collections.geusemaker.stack.plugins.module_utils import kinds
+from ansible_collections.geusemaker.stack.plugins.module_utils.kind import CONSOLE
 from ansible_collections.geusemaker.stack.plugins.module_utils.dependencies import deletion_order
 from ansible_collections.geusemaker.stack.plugins.module_utils.ledger import REPORTED_STATUSES, owned_entries
 from ansible_collections.geusemaker.stack.plugins.module_utils.state_store import DEFAULT_STATE_DIR, DEFAULT_STATE_PREFIX
@@ -141,7 +142,7 @@ def hints(document):
                 "type": entry["type"],
                 "id": entry["id"],
                 "status": entry["status"],
-                "console": kinds.CONSOLE.format(r=_url_part(str(entry.get("region") or region)))
+                "console": CONSOLE.format(r=_url_part(str(entry.get("region") or region)))
                 + _fill(kind.console, kind, entry, region, _url_part),
                 "command": _fill(kind.delete_command, kind, entry, region, shlex.quote),
             }

@@ -161,7 +161,7 @@ def test_each_refusal_carries_its_code(store):
         (lambda: ledger.mark("vpc", "vpc-9", "deleted"), "NotInLedger"),
         (lambda: ledger.mark("vpc", "vpc-1", "vanished"), "UnknownStatus"),
         (lambda: ledger.set_status("destroyed"), "TransitionRefused"),
-        (lambda: ledger.check_startable(), "NotStartable"),
+        (ledger.check_startable, "NotStartable"),
         (lambda: ledger.pin_account("111111111111", "aws"), "AccountMismatch"),
         (lambda: Ledger.open(store, "s1", "eu-west-1"), "RegionMismatch"),
     ]

@@ -12,9 +12,14 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.stack_module impo
 from tests.support.aws_calls import after_call, client_error, spy, states_in_turn
 from tests.unit.conftest import SESSION
 from tests.unit.test_file_system import INVALID_PRINCIPAL
-from tests.unit.test_health import CREDENTIALS, launch, put_credentials, recorded, run_module  # noqa: F401 (fixture)
-from tests.unit.test_instance import PROFILE, PROFILE_ERROR, SCRIPT, network  # noqa: F401 (fixture)
+from tests.unit import test_health, test_instance
+from tests.unit.test_health import CREDENTIALS, launch, put_credentials, run_module
+from tests.unit.test_instance import PROFILE, PROFILE_ERROR, SCRIPT
 from tests.support.health_stub import connect_to, start_stub
+
+# The fixtures of the instance's and the health check's own tests, for the waits of theirs.
+network = test_instance.network
+recorded = test_health.recorded
 
 POLLS = 4  # how many polls AWS keeps each resource pending
 
