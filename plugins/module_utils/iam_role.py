@@ -36,7 +36,6 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import 
 )
 
 TYPE = "iam_role"
-# What AWS answers when one is already gone (the teardown and the list believe it; see kind.Kind).
 GONE_CODES = ("NoSuchEntity",)
 KEY = "role"
 ASSUME_ROLE_POLICY = {

@@ -26,7 +26,6 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import 
 from ansible_collections.geusemaker.stack.plugins.module_utils.polling import PollTimeout, poll_until
 
 TYPE = "instance"
-# What AWS answers when one is already gone (the teardown and the list believe it; see kind.Kind).
 GONE_CODES = ("InvalidInstanceID.NotFound",)
 
 USER_DATA_LIMIT = 16384

@@ -18,7 +18,6 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.kind import Kind,
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import IAM_PATH, iam_name, is_planned
 
 TYPE = "instance_profile"
-# What AWS answers when one is already gone (the teardown and the list believe it; see kind.Kind).
 GONE_CODES = ("NoSuchEntity",)
 KEY = "instance-profile"
 

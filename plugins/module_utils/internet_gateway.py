@@ -13,7 +13,6 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.kind import VPC_C
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import is_planned
 
 TYPE = "internet_gateway"
-# What AWS answers when one is already gone (the teardown and the list believe it; see kind.Kind).
 GONE_CODES = ("InvalidInternetGatewayID.NotFound",)
 
 KEY = "igw"

@@ -15,7 +15,6 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import 
 from ansible_collections.geusemaker.stack.plugins.module_utils.polling import PollTimeout, poll_until
 
 TYPE = "mount_target"
-# What AWS answers when one is already gone (the teardown and the list believe it; see kind.Kind).
 GONE_CODES = ("MountTargetNotFound",)
 
 POLL_INTERVAL = 1.5

@@ -14,7 +14,6 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.kind import VPC_C
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import is_planned
 
 TYPE = "route_table"
-# What AWS answers when one is already gone (the teardown and the list believe it; see kind.Kind).
 GONE_CODES = ("InvalidRouteTableID.NotFound",)
 
 KEY = "public-routes"

@@ -16,7 +16,6 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.kind import EC2_C
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import is_planned
 
 TYPE = "security_group"
-# What AWS answers when one is already gone (the teardown and the list believe it; see kind.Kind).
 GONE_CODES = ("InvalidGroup.NotFound",)
 
 KEY = "sg"

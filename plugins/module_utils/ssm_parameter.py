@@ -19,7 +19,6 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.kind import Kind,
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import is_owned, ssm_path
 
 TYPE = "ssm_parameter"
-# What AWS answers when one is already gone (the teardown and the list believe it; see kind.Kind).
 GONE_CODES = ("ParameterNotFound",)
 SECRETS = ("db_password", "n8n_encryption_key", "n8n_owner_password", "qdrant_api_key", "proxy_password")
 _ALNUM = string.ascii_letters + string.digits

@@ -15,7 +15,6 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.kind import VPC_C
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import KEY_TAG, is_planned
 
 TYPE = "subnet"
-# What AWS answers when one is already gone (the teardown and the list believe it; see kind.Kind).
 GONE_CODES = ("InvalidSubnetID.NotFound",)
 
 SUBNETS = Describe("describe_subnets", "Subnets", "subnet-id", "SubnetId")

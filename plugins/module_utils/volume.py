@@ -18,7 +18,6 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.kind import EC2_C
 from ansible_collections.geusemaker.stack.plugins.module_utils.ownership import STACK_TAG, is_planned
 
 TYPE = "volume"
-# What AWS answers when one is already gone (the teardown and the list believe it; see kind.Kind).
 GONE_CODES = ("InvalidVolume.NotFound",)
 KEY = "data"
 DEVICE = "/dev/sdf"

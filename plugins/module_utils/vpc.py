@@ -13,7 +13,6 @@ from ansible_collections.geusemaker.stack.plugins.module_utils.ec2 import Descri
 from ansible_collections.geusemaker.stack.plugins.module_utils.kind import VPC_CONSOLE, Kind, register
 
 TYPE = "vpc"
-# What AWS answers when one is already gone (the teardown and the list believe it; see kind.Kind).
 GONE_CODES = ("InvalidVpcID.NotFound",)
 
 KEY = "vpc"
