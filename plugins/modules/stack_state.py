@@ -49,7 +49,9 @@ options:
   commands:
     description:
       - How the user runs the playbooks, so that the commands this module and the recovery report show (retry,
-        check, destroy) are ones that user can run. The playbooks give it once per play (module_defaults).
+        check, destroy) are ones that user can run. The module's action plugin fills it from the run when a task
+        does not give it - AWX's C(awx_job_id) (or C(tower_job_id)), the playbook's directory, C(command_style) and
+        the C(*_job_template) variables.
     type: dict
     suboptions:
       style:
