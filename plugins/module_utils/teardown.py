@@ -129,7 +129,8 @@ class Teardown:
 
     def _remove(self, entry):
         """Delete one resource and wait until it is gone. Returns True when gone."""
-        kind = kinds.get(entry["type"]).impl
+        record = kinds.get(entry["type"])
+        kind = record.impl
         if not self._owned(entry, kind):
             return False
         while True:
@@ -156,16 +157,12 @@ class Teardown:
             if self.stopped:
                 return False
             try:
-                if not kind.exists(self.clients, entry):
+                if not record.exists(self.clients, entry):  # a gone code is a no (kind.Kind.exists)
                     self._note(entry, "deleted")
                     return True
             except AWS_ERRORS as e:
-                code = error_code(e)
-                if is_gone(entry, e):
-                    self._note(entry, "deleted")
-                    return True
                 if not is_transient(entry, e):
-                    self._note(entry, "error", code, str(e)[:300])
+                    self._note(entry, "error", error_code(e), str(e)[:300])
                     return False
             if self.clock() + self.poll >= self.deadline:
                 self._note(entry, "error", "Timeout", "still present after {0}s".format(self.timeout))
